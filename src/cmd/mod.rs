@@ -1,0 +1,58 @@
+//! The command line: one module per command, each with its clap args and a `run` that builds
+//! options and calls the library. No database work here.
+
+pub mod demo;
+pub mod diff;
+pub mod report;
+pub mod run;
+pub mod snapshot;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "rehearse",
+    version,
+    about = "Rehearse a database schema upgrade on a copy of live, prove it, then apply exactly that to live.",
+    long_about = "rehearse clones the live database into <db>upgradetest, checks out the new code, diffs the schema \
+it expects against live, probes the real data, writes a feasibility report and a migration script, runs the \
+script on the test copy with rollback on failure, and verifies the result. Live is only ever read without --live.",
+    after_help = concat!("Examples:\n  rehearse demo\n  rehearse run --config upgrade.yaml\n  rehearse run --config upgrade.yaml --format json\n\n",
+        "Exit codes: 0 passed, 1 error, 2 usage/config error, 3 needs a human (nothing run), 4 rehearsal failed (rolled back), 5 refused by a safety guard.")
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Rehearse the upgrade on a test copy of live (never writes to live)
+    Run(run::Args),
+    /// Build a sample live SQLite database and git repository, and rehearse its upgrade
+    Demo(demo::Args),
+    /// Print the schema of a database as a snapshot (YAML or JSON)
+    Snapshot(snapshot::Args),
+    /// Compare two schemas (snapshot files or database URLs): changes and verdicts, without probes
+    Diff(diff::Args),
+    /// Show the last report again, as text, Markdown or JSON
+    Report(report::Args),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Demo(a) => demo::run(a),
+        Command::Snapshot(a) => snapshot::run(a),
+        Command::Diff(a) => diff::run(a),
+        Command::Report(a) => report::run(a),
+    }
+}
+
+/// `--config`, or `./upgrade.yaml` when it exists.
+pub fn config_path(given: Option<std::path::PathBuf>) -> Option<std::path::PathBuf> {
+    given.or_else(|| {
+        let p = std::path::PathBuf::from("upgrade.yaml");
+        p.exists().then_some(p)
+    })
+}

@@ -1,0 +1,56 @@
+//! `rehearse run`: the rehearsal (default), an edited script (`--script`), or promotion (`--live`).
+
+use crate::config::{self, Overrides};
+use crate::exit;
+use crate::rehearsal::{self, Options};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+#[command(after_help = concat!(
+    "Examples:\n",
+    "  rehearse run --config upgrade.yaml                      rehearse; print the report\n",
+    "  rehearse run --config upgrade.yaml --format json        the report as JSON on stdout\n",
+    "  rehearse run --config upgrade.yaml --script edited.sql  rehearse your edited script\n",
+    "  rehearse run --config upgrade.yaml --live --yes         promote the rehearsed script\n\n",
+    "Every config key can also be set by a REHEARSE_* variable or a flag (flag > environment > file).\n",
+    "Exit codes: 0 passed, 1 error, 2 usage/config error, 3 needs a human (nothing run),\n",
+    "4 rehearsal failed (rolled back), 5 refused by a safety guard."))]
+pub struct Args {
+    /// The upgrade config (default: ./upgrade.yaml when it exists)
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Output on stdout: text report, Markdown, or the JSON contract
+    #[arg(long, default_value = "text", value_parser = ["text", "md", "json"])]
+    pub format: String,
+    /// Rehearse this edited script instead of the generated one
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
+    /// Apply the rehearsed, verified script to live
+    #[arg(long)]
+    pub live: bool,
+    /// With --live: do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+pub fn run(a: Args) -> anyhow::Result<i32> {
+    let path = super::config_path(a.config);
+    let cfg = config::resolve(path.as_deref(), &a.overrides).map_err(exit::usage)?;
+    if a.live {
+        return Err(exit::Refused(
+            "--live is not available in this version: promotion to live (guards, backup, rollback) is not built yet; nothing was done".into(),
+        )
+        .into());
+    }
+    let _ = a.yes;
+    let outcome = rehearsal::rehearse(&Options {
+        cfg,
+        script: a.script,
+    })?;
+    let value = serde_json::to_value(&outcome.report)?;
+    let colour = a.format == "text" && crate::report::use_colour();
+    crate::report::render(&value, &a.format, colour, &mut std::io::stdout().lock())?;
+    Ok(outcome.exit_code)
+}

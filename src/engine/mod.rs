@@ -1,0 +1,147 @@
+//! The engine boundary: everything the pipeline asks of PostgreSQL, MySQL/MariaDB or SQLite.
+//!
+//! `from_url` is the one place an engine is chosen from a URL scheme. Logic that is the same for
+//! every engine lives outside this module (diff, probes, findings, script layout, verification);
+//! each engine module holds only its catalog queries, quoting, clone and transaction handling.
+//! Nothing here may write to a database opened with `Access::ReadOnly`.
+
+pub mod sqlite;
+
+use crate::schema::Schema;
+use crate::sqltext::Statement;
+use std::path::Path;
+use std::time::Duration;
+
+/// A row of query results, every value as text (NULL as None): probes only count and sample.
+pub type Row = Vec<Option<String>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl Dialect {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+            Dialect::Mysql => "mysql",
+        }
+    }
+
+    /// Quote an identifier by the engine's rules (doubling the quote character).
+    pub fn quote(self, ident: &str) -> String {
+        match self {
+            Dialect::Mysql => format!("`{}`", ident.replace('`', "``")),
+            _ => format!("\"{}\"", ident.replace('"', "\"\"")),
+        }
+    }
+
+    /// Quote a string literal. MySQL also treats backslash as an escape unless told otherwise.
+    pub fn literal(self, value: &str) -> String {
+        match self {
+            Dialect::Mysql => format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''")),
+            _ => format!("'{}'", value.replace('\'', "''")),
+        }
+    }
+
+    /// Whether DDL can be rolled back: if not, rollback means restoring the copy from its dump.
+    pub fn transactional_ddl(self) -> bool {
+        !matches!(self, Dialect::Mysql)
+    }
+}
+
+/// Whether a handle may write. Live is opened `ReadOnly` everywhere except by `--live`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    ReadOnly,
+    ReadWrite,
+}
+
+/// Per statement of a script run: where it starts and what it cost.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StatementTiming {
+    pub line: usize,
+    pub millis: f64,
+    pub rows: u64,
+}
+
+/// A script statement that failed, after the transaction was rolled back.
+#[derive(Debug, Clone, thiserror::Error, serde::Serialize)]
+#[error("statement at line {line} failed: {message}")]
+pub struct StatementFailure {
+    pub line: usize,
+    pub statement: String,
+    pub message: String,
+}
+
+/// A database that can be reached: it knows how to connect and how to copy itself, but holds no
+/// connection.
+pub trait Engine {
+    fn dialect(&self) -> Dialect;
+    /// Engine, host and database, never a password: for messages and reports.
+    fn describe(&self) -> String;
+    /// A URL for child processes (a schema command's DATABASE_URL). May hold a password: pass it
+    /// through the environment only.
+    fn url(&self) -> String;
+    /// The database name (`eden`), or the file stem for SQLite.
+    fn name(&self) -> String;
+    fn connect(&self) -> anyhow::Result<Box<dyn Connection>>;
+    /// Copy this (live) database into its test copy `<db>upgradetest`, replacing an earlier copy
+    /// that rehearse made, and keep a backup of live in `workdir`. Only reads from self.
+    fn clone_to_test_copy(&self, workdir: &Path) -> anyhow::Result<Cloned>;
+    /// A fresh empty database of the same engine for the new code's schema.
+    fn scratch(&self, workdir: &Path) -> anyhow::Result<Box<dyn Engine>>;
+    /// Remove a scratch database made by `scratch`.
+    fn drop_scratch(&self) -> anyhow::Result<()>;
+}
+
+pub struct Cloned {
+    pub test_copy: Box<dyn Engine>,
+    /// The backup of live at rehearsal time (a dump, or a copy of the file).
+    pub backup: std::path::PathBuf,
+}
+
+/// An open connection.
+pub trait Connection {
+    fn introspect(&mut self) -> anyhow::Result<Schema>;
+    fn query(&mut self, sql: &str) -> anyhow::Result<Vec<Row>>;
+    /// Run a multi-statement DDL text as it is (the new code's schema into a scratch database).
+    fn execute_batch(&mut self, sql: &str) -> anyhow::Result<()>;
+    /// Run `prelude` (session settings), then `body` in one transaction; on any error roll back and
+    /// say which statement failed.
+    fn run_in_transaction(
+        &mut self,
+        prelude: &[Statement],
+        body: &[Statement],
+    ) -> Result<Vec<StatementTiming>, StatementFailure>;
+    /// A boolean SQL expression, true when `expr` (a non-NULL value) converts to `to_type` without
+    /// loss, or None when every value converts.
+    fn castable(&self, expr: &str, from_type: &str, to_type: &str) -> Option<String>;
+    /// Character length of a text value.
+    fn char_length(&self, expr: &str) -> String;
+    /// `expr` as text (for value maps and samples).
+    fn as_text(&self, expr: &str) -> String;
+}
+
+/// Choose the engine for a URL: `sqlite://PATH` (or `sqlite:PATH`), `postgres://`, `mysql://`.
+pub fn from_url(url: &str, access: Access) -> anyhow::Result<Box<dyn Engine>> {
+    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
+    match scheme {
+        "sqlite" => Ok(Box::new(sqlite::Sqlite::from_url(url, access)?)),
+        "postgres" | "postgresql" | "mysql" | "mariadb" => anyhow::bail!(
+            "the {scheme} engine is not built into this version of rehearse yet; use a sqlite:// URL"
+        ),
+        _ => anyhow::bail!(
+            "live.url {:?} has no known scheme: use sqlite:///path/to/file.db, postgres://user@host/db or mysql://user@host/db",
+            crate::redact::url(url)
+        ),
+    }
+}
+
+pub fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0
+}

@@ -1,0 +1,571 @@
+//! SQLite: introspection through the `pragma_*` table functions (one query per object kind for the
+//! whole file), clone through the online backup API, scripts in one transaction with foreign keys
+//! checked before commit.
+//!
+//! The live file is opened read-only (SQLITE_OPEN_READ_ONLY) unless `Access::ReadWrite`: a
+//! rehearsal cannot write to it even by mistake.
+
+use super::{Access, Cloned, Connection, Dialect, Engine, Row, StatementFailure, StatementTiming};
+use crate::fsutil;
+use crate::schema::{Check, Column, ForeignKey, Index, Schema, Table, Unique};
+use crate::sqltext::Statement;
+use anyhow::{bail, Context};
+use rusqlite::{types::ValueRef, OpenFlags};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub struct Sqlite {
+    pub path: PathBuf,
+    access: Access,
+}
+
+impl Sqlite {
+    pub fn from_url(url: &str, access: Access) -> anyhow::Result<Sqlite> {
+        let rest = url.strip_prefix("sqlite:").unwrap_or(url);
+        // sqlite:///abs/path, sqlite://rel/path, sqlite:path
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        if path.is_empty() {
+            bail!("live.url {url:?} names no file: use sqlite:///path/to/file.db");
+        }
+        Ok(Sqlite {
+            path: PathBuf::from(path),
+            access,
+        })
+    }
+
+    pub fn at(path: PathBuf, access: Access) -> Sqlite {
+        Sqlite { path, access }
+    }
+
+    fn open(&self) -> anyhow::Result<rusqlite::Connection> {
+        if !self.path.exists() {
+            bail!(
+                "SQLite file {} does not exist: check live.url",
+                self.path.display()
+            );
+        }
+        let flags = match self.access {
+            Access::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            Access::ReadWrite => {
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            }
+        };
+        let conn = rusqlite::Connection::open_with_flags(&self.path, flags)
+            .with_context(|| format!("cannot open SQLite file {}", self.path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Fail here, clearly, when the file is not a database at all.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+            .with_context(|| {
+                format!("{} is not a readable SQLite database", self.path.display())
+            })?;
+        Ok(conn)
+    }
+
+    /// `<stem>upgradetest.<ext>` in the workdir.
+    fn test_copy_path(&self, workdir: &Path) -> PathBuf {
+        let stem = self.name();
+        let name = match self.path.extension() {
+            Some(ext) => format!("{stem}upgradetest.{}", ext.to_string_lossy()),
+            None => format!("{stem}upgradetest"),
+        };
+        workdir.join(name)
+    }
+}
+
+impl Engine for Sqlite {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn describe(&self) -> String {
+        format!("SQLite file {}", self.path.display())
+    }
+
+    fn url(&self) -> String {
+        format!("sqlite://{}", self.path.display())
+    }
+
+    fn name(&self) -> String {
+        self.path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "db".into())
+    }
+
+    fn connect(&self) -> anyhow::Result<Box<dyn Connection>> {
+        Ok(Box::new(SqliteConn { conn: self.open()? }))
+    }
+
+    fn clone_to_test_copy(&self, workdir: &Path) -> anyhow::Result<Cloned> {
+        let copy = self.test_copy_path(workdir);
+        let backup = workdir.join(format!("{}.live-backup.sqlite", self.name()));
+        let live_real = std::fs::canonicalize(&self.path)?;
+        for target in [&copy, &backup] {
+            if target.exists() && std::fs::canonicalize(target)? == live_real {
+                bail!(
+                    "the workdir {} holds the live file itself: choose another workdir",
+                    workdir.display()
+                );
+            }
+        }
+        let src = self.open()?;
+        // Online backup into a temporary file, then rename: a half-written copy never has the
+        // final name.
+        let tmp = workdir.join(format!(".{}.partial", self.name()));
+        let _ = std::fs::remove_file(&tmp);
+        {
+            let mut dst = rusqlite::Connection::open(&tmp)?;
+            let b = rusqlite::backup::Backup::new(&src, &mut dst)?;
+            b.run_to_completion(1024, std::time::Duration::from_millis(0), None)
+                .with_context(|| format!("backup of {} failed", self.path.display()))?;
+        }
+        fsutil::private_file(&tmp)?;
+        std::fs::rename(&tmp, &backup)?;
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", copy.display()));
+        }
+        std::fs::copy(&backup, &copy)?;
+        fsutil::private_file(&copy)?;
+        Ok(Cloned {
+            test_copy: Box::new(Sqlite::at(copy, Access::ReadWrite)),
+            backup,
+        })
+    }
+
+    fn scratch(&self, workdir: &Path) -> anyhow::Result<Box<dyn Engine>> {
+        let path = workdir.join("scratch-target.sqlite");
+        let _ = std::fs::remove_file(&path);
+        rusqlite::Connection::open(&path)?;
+        fsutil::private_file(&path)?;
+        Ok(Box::new(Sqlite::at(path, Access::ReadWrite)))
+    }
+
+    fn drop_scratch(&self) -> anyhow::Result<()> {
+        let _ = std::fs::remove_file(&self.path);
+        Ok(())
+    }
+}
+
+struct SqliteConn {
+    conn: rusqlite::Connection,
+}
+
+fn text_of(v: ValueRef<'_>) -> Option<String> {
+    match v {
+        ValueRef::Null => None,
+        ValueRef::Integer(i) => Some(i.to_string()),
+        ValueRef::Real(f) => Some(f.to_string()),
+        ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Some(format!(
+            "x'{}'",
+            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+        )),
+    }
+}
+
+/// Lower case, single spaces, no spaces inside parentheses: `VARCHAR( 64 )` is `varchar(64)`.
+pub fn normalize_type(declared: &str) -> String {
+    let lower = declared.trim().to_ascii_lowercase();
+    let collapsed = lower.split_whitespace().collect::<Vec<_>>().join(" ");
+    collapsed
+        .replace("( ", "(")
+        .replace(" )", ")")
+        .replace(" (", "(")
+        .replace(", ", ",")
+}
+
+impl SqliteConn {
+    fn rows(&self, sql: &str) -> anyhow::Result<Vec<Row>> {
+        let mut stmt = self.conn.prepare(sql)?;
+        let n = stmt.column_count();
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(
+                (0..n)
+                    .map(|i| r.get_ref(i).map(text_of).unwrap_or(None))
+                    .collect(),
+            );
+        }
+        Ok(out)
+    }
+}
+
+fn s(v: &Option<String>) -> String {
+    v.clone().unwrap_or_default()
+}
+
+impl Connection for SqliteConn {
+    fn introspect(&mut self) -> anyhow::Result<Schema> {
+        const USER_TABLES: &str = "SELECT name, sql FROM sqlite_master WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite_%' AND name <> 'rehearse_history'";
+        let mut tables: BTreeMap<String, Table> = BTreeMap::new();
+        for r in self.rows(&format!("{USER_TABLES} ORDER BY name"))? {
+            let name = s(&r[0]);
+            let create_sql = r[1].clone();
+            let checks = create_sql.as_deref().map(parse_checks).unwrap_or_default();
+            tables.insert(
+                name.clone(),
+                Table {
+                    name,
+                    create_sql,
+                    checks,
+                    ..Default::default()
+                },
+            );
+        }
+        let autoinc: Vec<String> = tables
+            .values()
+            .filter(|t| {
+                t.create_sql
+                    .as_deref()
+                    .unwrap_or("")
+                    .to_ascii_uppercase()
+                    .contains("AUTOINCREMENT")
+            })
+            .map(|t| t.name.clone())
+            .collect();
+        let cols = self.rows(&format!(
+            "SELECT m.name, p.name, p.type, p.\"notnull\", p.dflt_value, p.pk, p.hidden \
+             FROM ({USER_TABLES}) m JOIN pragma_table_xinfo(m.name) p ORDER BY m.name, p.cid"
+        ))?;
+        let mut pks: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
+        for r in cols {
+            let Some(t) = tables.get_mut(&s(&r[0])) else {
+                continue;
+            };
+            let pk: i64 = s(&r[5]).parse().unwrap_or(0);
+            let col = s(&r[1]);
+            if pk > 0 {
+                pks.entry(t.name.clone())
+                    .or_default()
+                    .push((pk, col.clone()));
+            }
+            t.columns.push(Column {
+                name: col,
+                data_type: normalize_type(&s(&r[2])),
+                nullable: s(&r[3]) == "0",
+                default: r[4].clone(),
+                auto_increment: pk == 1 && autoinc.contains(&t.name),
+            });
+        }
+        for (t, mut cols) in pks {
+            cols.sort();
+            if let Some(t) = tables.get_mut(&t) {
+                t.primary_key = cols.into_iter().map(|(_, c)| c).collect();
+            }
+        }
+        let idx = self.rows(&format!(
+            "SELECT m.name, il.name, il.\"unique\", il.origin, il.partial, ix.sql, \
+               (SELECT group_concat(coalesce(ii.name, '<expr>'), char(31)) FROM \
+                  (SELECT name FROM pragma_index_xinfo(il.name) WHERE key = 1 ORDER BY seqno) ii) \
+             FROM ({USER_TABLES}) m JOIN pragma_index_list(m.name) il \
+             LEFT JOIN sqlite_master ix ON ix.type = 'index' AND ix.name = il.name \
+             ORDER BY m.name, il.name"
+        ))?;
+        for r in idx {
+            let Some(t) = tables.get_mut(&s(&r[0])) else {
+                continue;
+            };
+            let columns: Vec<String> = s(&r[6]).split('\u{1f}').map(str::to_string).collect();
+            match s(&r[3]).as_str() {
+                "pk" => {}
+                "u" => t.uniques.push(Unique {
+                    name: None,
+                    columns,
+                }),
+                _ => {
+                    let sql = r[5].clone();
+                    let predicate = if s(&r[4]) == "1" {
+                        sql.as_deref().and_then(partial_predicate)
+                    } else {
+                        None
+                    };
+                    t.indexes.push(Index {
+                        name: s(&r[1]),
+                        columns,
+                        unique: s(&r[2]) == "1",
+                        predicate,
+                        sql,
+                    });
+                }
+            }
+        }
+        let fks = self.rows(&format!(
+            "SELECT m.name, f.id, f.\"table\", f.\"from\", f.\"to\", f.on_update, f.on_delete \
+             FROM ({USER_TABLES}) m JOIN pragma_foreign_key_list(m.name) f ORDER BY m.name, f.id, f.seq"
+        ))?;
+        let mut grouped: BTreeMap<(String, String), ForeignKey> = BTreeMap::new();
+        for r in fks {
+            let key = (s(&r[0]), s(&r[1]));
+            let fk = grouped.entry(key).or_insert_with(|| ForeignKey {
+                name: None,
+                columns: vec![],
+                ref_table: s(&r[2]),
+                ref_columns: vec![],
+                on_update: action(&r[5]),
+                on_delete: action(&r[6]),
+            });
+            fk.columns.push(s(&r[3]));
+            fk.ref_columns.push(s(&r[4]));
+        }
+        for ((table, _), mut fk) in grouped {
+            // `REFERENCES parent` without columns means the parent's primary key.
+            if fk.ref_columns.iter().all(String::is_empty) {
+                if let Some(parent) = tables.get(&fk.ref_table) {
+                    fk.ref_columns = parent.primary_key.clone();
+                }
+            }
+            if let Some(t) = tables.get_mut(&table) {
+                t.foreign_keys.push(fk);
+            }
+        }
+        for r in self.rows("SELECT tbl_name, sql FROM sqlite_master WHERE type = 'trigger' AND sql IS NOT NULL ORDER BY name")? {
+            if let Some(t) = tables.get_mut(&s(&r[0])) {
+                t.triggers.push(s(&r[1]));
+            }
+        }
+        Ok(Schema {
+            engine: "sqlite".into(),
+            tables: tables.into_values().collect(),
+        })
+    }
+
+    fn query(&mut self, sql: &str) -> anyhow::Result<Vec<Row>> {
+        self.rows(sql)
+    }
+
+    fn execute_batch(&mut self, sql: &str) -> anyhow::Result<()> {
+        self.conn.execute_batch(sql)?;
+        Ok(())
+    }
+
+    fn run_in_transaction(
+        &mut self,
+        prelude: &[Statement],
+        body: &[Statement],
+    ) -> Result<Vec<StatementTiming>, StatementFailure> {
+        let fail = |st: &Statement, e: String| StatementFailure {
+            line: st.line,
+            statement: st.sql.clone(),
+            message: e,
+        };
+        for st in prelude {
+            self.conn
+                .execute_batch(&st.sql)
+                .map_err(|e| fail(st, e.to_string()))?;
+        }
+        let begin = Statement {
+            line: 0,
+            sql: "BEGIN IMMEDIATE".into(),
+        };
+        self.conn
+            .execute_batch(&begin.sql)
+            .map_err(|e| fail(&begin, e.to_string()))?;
+        let mut timings = Vec::new();
+        for st in body {
+            let started = Instant::now();
+            match run_one(&self.conn, &st.sql) {
+                Ok(rows) => timings.push(StatementTiming {
+                    line: st.line,
+                    millis: super::millis(started.elapsed()),
+                    rows,
+                }),
+                Err(e) => {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(fail(st, e));
+                }
+            }
+        }
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(StatementFailure {
+                line: 0,
+                statement: "COMMIT".into(),
+                message: e.to_string(),
+            });
+        }
+        Ok(timings)
+    }
+
+    fn castable(&self, expr: &str, from_type: &str, to_type: &str) -> Option<String> {
+        use crate::schema::Family::*;
+        let (from, to) = (
+            crate::schema::Family::of(from_type),
+            crate::schema::Family::of(to_type),
+        );
+        if from == to || to == Text {
+            return None;
+        }
+        // SQLite's CAST never fails: '12abc' becomes 12. A value converts cleanly when the
+        // converted value compares equal to the original.
+        match to {
+            Integer | Boolean => Some(format!(
+                "(typeof({expr}) = 'integer' OR (typeof({expr}) IN ('text', 'real') AND CAST({expr} AS INTEGER) = {expr}))"
+            )),
+            Float | Decimal => Some(format!(
+                "(typeof({expr}) IN ('integer', 'real') OR (typeof({expr}) = 'text' AND CAST({expr} AS REAL) = {expr}))"
+            )),
+            Json => Some(format!("json_valid({expr})")),
+            _ => None,
+        }
+    }
+
+    fn char_length(&self, expr: &str) -> String {
+        format!("length({expr})")
+    }
+
+    fn as_text(&self, expr: &str) -> String {
+        format!("CAST({expr} AS TEXT)")
+    }
+}
+
+/// Run one statement; `PRAGMA foreign_key_check` fails when it returns any row.
+fn run_one(conn: &rusqlite::Connection, sql: &str) -> Result<u64, String> {
+    let mut stmt = conn.prepare(sql).map_err(|e| e.to_string())?;
+    let is_fk_check = sql
+        .to_ascii_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .starts_with("pragma foreign_key_check");
+    let mut rows = stmt.raw_query();
+    let mut violations = Vec::new();
+    while let Some(r) = rows.next().map_err(|e| e.to_string())? {
+        if is_fk_check && violations.len() < 5 {
+            let table: String = r.get(0).unwrap_or_default();
+            let rowid: Option<i64> = r.get(1).unwrap_or(None);
+            let parent: String = r.get(2).unwrap_or_default();
+            violations.push(format!(
+                "{table} row {} references a missing {parent}",
+                rowid.unwrap_or(0)
+            ));
+        }
+    }
+    if !violations.is_empty() {
+        return Err(format!("foreign key violations: {}", violations.join("; ")));
+    }
+    drop(rows);
+    Ok(conn.changes())
+}
+
+fn action(v: &Option<String>) -> Option<String> {
+    match v.as_deref() {
+        None | Some("NO ACTION") | Some("") => None,
+        Some(a) => Some(a.to_ascii_uppercase()),
+    }
+}
+
+/// The WHERE clause of a partial index's DDL.
+fn partial_predicate(sql: &str) -> Option<String> {
+    let upper = sql.to_ascii_uppercase();
+    let at = upper.rfind(" WHERE ")?;
+    Some(
+        sql[at + 7..]
+            .trim()
+            .trim_end_matches(';')
+            .trim()
+            .to_string(),
+    )
+}
+
+/// CHECK constraints from a CREATE TABLE text (SQLite keeps no catalog of them): each
+/// `[CONSTRAINT name] CHECK (...)` outside quotes, its expression with balanced parentheses.
+pub fn parse_checks(create_sql: &str) -> Vec<Check> {
+    let chars: Vec<char> = create_sql.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut last_words: Vec<String> = Vec::new();
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' || c == '"' || c == '`' || c == '[' {
+            let close = if c == '[' { ']' } else { c };
+            let start = i + 1;
+            i += 1;
+            while i < chars.len() && chars[i] != close {
+                i += 1;
+            }
+            let quoted: String = chars[start.min(chars.len())..i.min(chars.len())]
+                .iter()
+                .collect();
+            last_words.push(quoted);
+            i += 1;
+            continue;
+        }
+        if c.is_alphanumeric() || c == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            let w: String = chars[start..i].iter().collect();
+            if w.eq_ignore_ascii_case("CHECK") {
+                let mut j = i;
+                while j < chars.len() && chars[j].is_whitespace() {
+                    j += 1;
+                }
+                if j < chars.len() && chars[j] == '(' {
+                    let mut depth = 0;
+                    let open = j;
+                    while j < chars.len() {
+                        match chars[j] {
+                            '(' => depth += 1,
+                            ')' => {
+                                depth -= 1;
+                                if depth == 0 {
+                                    break;
+                                }
+                            }
+                            '\'' => {
+                                j += 1;
+                                while j < chars.len() && chars[j] != '\'' {
+                                    j += 1;
+                                }
+                            }
+                            _ => {}
+                        }
+                        j += 1;
+                    }
+                    let expr: String = chars[open + 1..j.min(chars.len())].iter().collect();
+                    let n = last_words.len();
+                    let name = if n >= 2 && last_words[n - 2].eq_ignore_ascii_case("CONSTRAINT") {
+                        Some(last_words[n - 1].clone())
+                    } else {
+                        None
+                    };
+                    out.push(Check {
+                        name,
+                        expr: expr.trim().to_string(),
+                    });
+                    i = j + 1;
+                    continue;
+                }
+            }
+            last_words.push(w);
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_are_read_from_create_table_text() {
+        let c = parse_checks("CREATE TABLE t (a INT CHECK (a > 0), b TEXT, CONSTRAINT b_len CHECK (length(b) < 10 AND b <> ')'))");
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].expr, "a > 0");
+        assert_eq!(c[1].name.as_deref(), Some("b_len"));
+        assert_eq!(c[1].expr, "length(b) < 10 AND b <> ')'");
+    }
+
+    #[test]
+    fn declared_types_are_normalized() {
+        assert_eq!(normalize_type("VARCHAR( 64 )"), "varchar(64)");
+        assert_eq!(normalize_type("NUMERIC(10, 2)"), "numeric(10,2)");
+        assert_eq!(normalize_type("double   precision"), "double precision");
+    }
+}

@@ -1,0 +1,43 @@
+//! Exit codes, distinct per outcome and documented in `--help` and docs/exit-codes.md, so a shell
+//! wrapper can act on them. Errors carry their class as a typed marker found by `code_of`.
+
+/// The rehearsal passed (or the command did what was asked).
+pub const OK: i32 = 0;
+/// An error outside the categories below: a server that cannot be reached, a failing child process.
+pub const ERROR: i32 = 1;
+/// Usage or configuration error: a bad flag, config key, URL or hints file. Nothing was done.
+pub const USAGE: i32 = 2;
+/// A human must decide: a finding needs a human, a loss is not accepted, or a TODO is left.
+/// Nothing was run.
+pub const NEEDS_HUMAN: i32 = 3;
+/// The script failed on the test copy and was rolled back, or verification failed.
+pub const REHEARSAL_FAILED: i32 = 4;
+/// Refused by a safety guard (e.g. a test copy rehearse did not make).
+pub const REFUSED: i32 = 5;
+
+pub const HELP: &str = "Exit codes: 0 passed, 1 error, 2 usage/config error, 3 needs a human \
+(nothing run), 4 rehearsal failed (rolled back), 5 refused by a safety guard.";
+
+/// A usage or configuration error (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// A refusal by a safety guard (exit 5).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+pub fn usage(e: anyhow::Error) -> anyhow::Error {
+    anyhow::Error::new(UsageError(format!("{e:#}")))
+}
+
+pub fn code_of(e: &anyhow::Error) -> i32 {
+    if e.chain().any(|c| c.is::<UsageError>()) {
+        USAGE
+    } else if e.chain().any(|c| c.is::<Refused>()) {
+        REFUSED
+    } else {
+        ERROR
+    }
+}

@@ -1,0 +1,520 @@
+//! Findings: each Change with a verdict (auto, lossy, human) and the evidence from the probes,
+//! in words a sysadmin reads ("12 rows have NULL in `email`").
+//!
+//! The rules here are the seed workflow's heuristics (DESIGN.md), overridable by hints. A finding
+//! is `auto` only when the data proves it safe.
+
+use crate::diff::{Change, Kind};
+use crate::hints::Hints;
+use crate::probe::Evidence;
+use crate::schema::Family;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Auto,
+    Lossy,
+    Human,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Auto => "auto",
+            Verdict::Lossy => "lossy",
+            Verdict::Human => "human",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub kind: Kind,
+    pub table: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    pub verdict: Verdict,
+    pub evidence: Evidence,
+    pub message: String,
+    /// A lossy finding the hints accept (`accept_loss`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub accepted: bool,
+    #[serde(skip)]
+    pub change: Change,
+}
+
+fn q(s: &str) -> String {
+    format!("`{s}`")
+}
+
+fn plural(n: i64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// Samples are listed beside the message (report, script), not inside it.
+fn samples_note(_e: &Evidence) -> String {
+    String::new()
+}
+
+pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
+    use Verdict::*;
+    let col = ch.column.clone().unwrap_or_default();
+    let key = format!("{}.{col}", ch.table);
+    let rows = e.rows.unwrap_or(0);
+    let (verdict, message, accepted) = match ch.kind() {
+        Kind::TableAdded => (
+            Auto,
+            format!("new table {}, created empty", q(&ch.table)),
+            false,
+        ),
+        Kind::TableDropped => {
+            if rows == 0 {
+                (
+                    Auto,
+                    format!("table {} is empty and is dropped", q(&ch.table)),
+                    false,
+                )
+            } else {
+                let ok = hints.accepts_loss(&ch.table, None);
+                (
+                    Lossy,
+                    format!(
+                        "dropping table {} loses {}; afterwards the backup in the workdir is the only copy{}",
+                        q(&ch.table),
+                        plural(rows, "row", "rows"),
+                        if ok { " (loss accepted in hints)" } else { "; accept it with accept_loss or keep the table" }
+                    ),
+                    ok,
+                )
+            }
+        }
+        Kind::TableRenamed => (
+            Auto,
+            format!("table {} renamed to {}", q(ch.source_table()), q(&ch.table)),
+            false,
+        ),
+        Kind::TableSplit | Kind::TableMerged => {
+            (Human, "table split/merge needs a human".into(), false)
+        }
+        Kind::ColumnAdded => {
+            let to = ch.to.clone().unwrap_or_default();
+            if !ch.candidates.is_empty() {
+                (
+                    Human,
+                    format!(
+                        "ambiguous rename: {} may be the renamed {} (candidates: {}); confirm the drafted pairing or add a renames hint",
+                        q(&key),
+                        q(&ch.candidates[0]),
+                        ch.candidates.join(", ")
+                    ),
+                    false,
+                )
+            } else if to.nullable || to.default.is_some() || to.auto_increment {
+                (
+                    Auto,
+                    format!(
+                        "new column {}{}",
+                        q(&key),
+                        to.default
+                            .map(|d| format!(" with default {d}"))
+                            .unwrap_or_default()
+                    ),
+                    false,
+                )
+            } else if let Some(d) = hints.defaults.get(&key) {
+                (
+                    Auto,
+                    format!(
+                        "new NOT NULL column {}: {} get {d} (hint)",
+                        q(&key),
+                        plural(rows, "existing row", "existing rows")
+                    ),
+                    false,
+                )
+            } else if rows == 0 {
+                (
+                    Auto,
+                    format!("new NOT NULL column {} on an empty table", q(&key)),
+                    false,
+                )
+            } else {
+                (
+                    Human,
+                    format!(
+                        "new column {} is NOT NULL without a default and {} need a value: add a defaults hint or write the backfill",
+                        q(&key),
+                        plural(rows, "existing row", "existing rows")
+                    ),
+                    false,
+                )
+            }
+        }
+        Kind::ColumnDropped => {
+            let lost = e.non_null.unwrap_or(0);
+            if !ch.candidates.is_empty() {
+                (
+                    Human,
+                    format!(
+                        "ambiguous rename: {} may have become {} (candidates: {})",
+                        q(&key),
+                        q(&ch.candidates[0]),
+                        ch.candidates.join(", ")
+                    ),
+                    false,
+                )
+            } else if lost == 0 {
+                (
+                    Auto,
+                    format!("column {} is dropped; it holds no values", q(&key)),
+                    false,
+                )
+            } else {
+                let ok = hints.accepts_loss(&ch.table, Some(&col));
+                (
+                    Lossy,
+                    format!(
+                        "dropping column {} loses {}{}{}",
+                        q(&key),
+                        plural(lost, "value", "values"),
+                        match &ch.possible_rename {
+                            Some(n) => format!(" (if it became {}, say so with a renames hint: the evidence was too weak to assume it)", q(n)),
+                            None => String::new(),
+                        },
+                        if ok { " (loss accepted in hints)" } else { "; accept it with accept_loss or keep the column" }
+                    ),
+                    ok,
+                )
+            }
+        }
+        Kind::ColumnRenamed => (
+            Auto,
+            format!(
+                "column {} renamed to {}{}; the data is carried",
+                q(&format!(
+                    "{}.{}",
+                    ch.table,
+                    ch.old_column.clone().unwrap_or_default()
+                )),
+                q(&col),
+                if ch.hinted {
+                    " (hint)"
+                } else {
+                    " (inferred: the only column of its type family that swapped)"
+                }
+            ),
+            false,
+        ),
+        Kind::ColumnTypeChanged => type_change(ch, e, hints, &key),
+        Kind::ColumnNullabilityChanged => {
+            let to_not_null = ch.to.as_ref().is_some_and(|c| !c.nullable);
+            let nulls = e.nulls.unwrap_or(0);
+            if !to_not_null {
+                (Auto, format!("column {} now allows NULL", q(&key)), false)
+            } else if nulls == 0 {
+                (
+                    Auto,
+                    format!("column {} becomes NOT NULL; no row has NULL", q(&key)),
+                    false,
+                )
+            } else if let Some(d) = hints.defaults.get(&key) {
+                (
+                    Auto,
+                    format!(
+                        "column {} becomes NOT NULL: {} backfilled with {d} (hint)",
+                        q(&key),
+                        plural(nulls, "NULL", "NULLs")
+                    ),
+                    false,
+                )
+            } else {
+                (
+                    Human,
+                    format!(
+                        "column {} becomes NOT NULL but {} NULL{}: add a defaults hint or write the backfill",
+                        q(&key),
+                        plural(nulls, "row has", "rows have"),
+                        samples_note(e)
+                    ),
+                    false,
+                )
+            }
+        }
+        Kind::ColumnDefaultChanged => (
+            Auto,
+            format!(
+                "default of {} changes from {} to {}",
+                q(&key),
+                ch.from
+                    .as_ref()
+                    .and_then(|c| c.default.clone())
+                    .unwrap_or_else(|| "none".into()),
+                ch.to
+                    .as_ref()
+                    .and_then(|c| c.default.clone())
+                    .unwrap_or_else(|| "none".into())
+            ),
+            false,
+        ),
+        Kind::PrimaryKeyChanged | Kind::UniqueAdded => {
+            let what = if ch.kind() == Kind::UniqueAdded {
+                "unique key"
+            } else {
+                "primary key"
+            };
+            let cols = ch.columns.join(", ");
+            let dups = e.duplicate_groups.unwrap_or(0);
+            let nulls = e.nulls.unwrap_or(0);
+            if let Some(why) = &e.unprobed {
+                (
+                    Human,
+                    format!("new {what} ({cols}) on {}: {why}", q(&ch.table)),
+                    false,
+                )
+            } else if dups > 0 {
+                (
+                    Human,
+                    format!(
+                        "new {what} ({cols}) on {} would fail: {} of duplicate values{}; decide which rows to keep",
+                        q(&ch.table),
+                        plural(dups, "group", "groups"),
+                        samples_note(e)
+                    ),
+                    false,
+                )
+            } else if nulls > 0 {
+                (
+                    Human,
+                    format!(
+                        "new {what} ({cols}) on {}: {} NULL in a key column",
+                        q(&ch.table),
+                        plural(nulls, "row has", "rows have")
+                    ),
+                    false,
+                )
+            } else {
+                (
+                    Auto,
+                    format!(
+                        "new {what} ({cols}) on {}: no duplicates in {}",
+                        q(&ch.table),
+                        plural(rows, "row", "rows")
+                    ),
+                    false,
+                )
+            }
+        }
+        Kind::ForeignKeyAdded => {
+            let fk = ch.foreign_key.clone().unwrap_or_default();
+            let orphans = e.orphans.unwrap_or(0);
+            let what = format!(
+                "{}({}) -> {}({})",
+                ch.table,
+                fk.columns.join(", "),
+                fk.ref_table,
+                fk.ref_columns.join(", ")
+            );
+            if orphans > 0 {
+                (
+                    Human,
+                    format!(
+                        "new foreign key {what} would fail: {} point at missing rows{}; delete them, set them NULL or re-point them",
+                        plural(orphans, "row", "rows"),
+                        samples_note(e)
+                    ),
+                    false,
+                )
+            } else {
+                (
+                    Auto,
+                    format!("new foreign key {what}: every row has its parent"),
+                    false,
+                )
+            }
+        }
+        Kind::CheckAdded => {
+            let expr = ch
+                .check
+                .as_ref()
+                .map(|c| c.expr.clone())
+                .unwrap_or_default();
+            match (e.violations, &e.unprobed) {
+                (Some(0), _) => (
+                    Auto,
+                    format!("new check ({expr}) on {}: every row passes", q(&ch.table)),
+                    false,
+                ),
+                (Some(v), _) => (
+                    Human,
+                    format!(
+                        "new check ({expr}) on {}: {} fail it",
+                        q(&ch.table),
+                        plural(v, "row would", "rows would")
+                    ),
+                    false,
+                ),
+                (None, why) => (
+                    Human,
+                    format!(
+                        "new check ({expr}) on {}: {}",
+                        q(&ch.table),
+                        why.clone().unwrap_or_default()
+                    ),
+                    false,
+                ),
+            }
+        }
+        Kind::UniqueDropped => (
+            Auto,
+            format!(
+                "unique key ({}) on {} is dropped",
+                ch.columns.join(", "),
+                q(&ch.table)
+            ),
+            false,
+        ),
+        Kind::IndexAdded => (
+            Auto,
+            format!("new index on {}({})", q(&ch.table), ch.columns.join(", ")),
+            false,
+        ),
+        Kind::IndexDropped => (
+            Auto,
+            format!(
+                "index {} on {} is dropped",
+                ch.index
+                    .as_ref()
+                    .map(|i| i.name.clone())
+                    .unwrap_or_default(),
+                q(&ch.table)
+            ),
+            false,
+        ),
+        Kind::ForeignKeyDropped => (
+            Auto,
+            format!(
+                "foreign key {}({}) is dropped",
+                ch.table,
+                ch.columns.join(", ")
+            ),
+            false,
+        ),
+        Kind::CheckDropped => (
+            Auto,
+            format!(
+                "check ({}) on {} is dropped",
+                ch.check
+                    .as_ref()
+                    .map(|c| c.expr.clone())
+                    .unwrap_or_default(),
+                q(&ch.table)
+            ),
+            false,
+        ),
+    };
+    Finding {
+        kind: ch.kind(),
+        table: ch.table.clone(),
+        column: ch.column.clone(),
+        verdict,
+        evidence: e.clone(),
+        message,
+        accepted,
+        change: ch.clone(),
+    }
+}
+
+fn type_change(ch: &Change, e: &Evidence, hints: &Hints, key: &str) -> (Verdict, String, bool) {
+    use Verdict::*;
+    let (from, to) = (
+        ch.from.clone().unwrap_or_default(),
+        ch.to.clone().unwrap_or_default(),
+    );
+    let change = format!(
+        "{} changes type from {} to {}",
+        q(key),
+        from.data_type,
+        to.data_type
+    );
+    let fails = e.cast_failures.unwrap_or(0);
+    let long = e.too_long.unwrap_or(0);
+    let distinct = e.distinct.unwrap_or(0);
+    if hints.values.contains_key(key) {
+        return if fails == 0 && long == 0 {
+            (
+                Auto,
+                format!("{change}: the value map covers every live value"),
+                false,
+            )
+        } else {
+            (
+                Human,
+                format!(
+                    "{change}: {} not covered by the value map{}",
+                    plural(fails, "value is", "values are"),
+                    samples_note(e)
+                ),
+                false,
+            )
+        };
+    }
+    if long > 0 {
+        return (
+            Human,
+            format!(
+                "{change}: {} longer than the new limit{}; shorten them or keep the old length",
+                plural(long, "value is", "values are"),
+                samples_note(e)
+            ),
+            false,
+        );
+    }
+    if fails > 0 {
+        return (
+            Human,
+            format!(
+                "{change}: {} will not convert{}; clean them up or give a value map",
+                plural(fails, "value", "values"),
+                samples_note(e)
+            ),
+            false,
+        );
+    }
+    let (ff, tf) = (Family::of(&from.data_type), Family::of(&to.data_type));
+    let coded = matches!(
+        ff,
+        Family::Integer | Family::Decimal | Family::Float | Family::Boolean
+    );
+    if tf == Family::Text && coded && distinct > 0 {
+        return (
+            Human,
+            format!(
+                "{change}: {} distinct values would be stored as their digits{}; if they are codes, give a value map (values hint)",
+                distinct,
+                samples_note(e)
+            ),
+            false,
+        );
+    }
+    (Auto, format!("{change}: every value converts"), false)
+}
+
+/// The overall verdict: the worst of all findings.
+pub fn overall(findings: &[Finding]) -> Verdict {
+    findings
+        .iter()
+        .map(|f| f.verdict)
+        .max()
+        .unwrap_or(Verdict::Auto)
+}
+
+/// Whether the script may run: nothing for a human, and every loss accepted.
+pub fn runnable(findings: &[Finding]) -> bool {
+    findings
+        .iter()
+        .all(|f| f.verdict == Verdict::Auto || (f.verdict == Verdict::Lossy && f.accepted))
+}

@@ -1,0 +1,402 @@
+//! Probes: read-only queries on the test copy that measure what each change will meet in the data.
+//! All counting probes of one table are folded into a single aggregate scan; duplicate groups,
+//! orphans and samples need their own (small) queries, run only when they matter.
+//!
+//! Probes never write, and never run on live during a rehearsal.
+
+use crate::diff::{Change, Diff, Kind};
+use crate::engine::{Connection, Dialect};
+use crate::hints::Hints;
+use crate::schema::{char_limit, Schema};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Evidence {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nulls: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub non_null: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distinct: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cast_failures: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub too_long: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_groups: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub orphans: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub violations: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe_sql: Option<String>,
+    /// Why a figure could not be measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unprobed: Option<String>,
+}
+
+/// Which figure an aggregate fills.
+#[derive(Clone, Copy)]
+enum Field {
+    NonNull,
+    Nulls,
+    Distinct,
+    CastFailures,
+    TooLong,
+}
+
+struct Aggregates {
+    exprs: Vec<String>,
+    targets: Vec<(usize, Field)>,
+}
+
+/// The context a probe needs about the change it measures.
+pub struct Prober<'a> {
+    pub conn: &'a mut dyn Connection,
+    pub dialect: Dialect,
+    pub current: &'a Schema,
+    pub hints: &'a Hints,
+    pub samples: usize,
+}
+
+impl Prober<'_> {
+    fn q(&self, ident: &str) -> String {
+        self.dialect.quote(ident)
+    }
+
+    /// Measure every change; evidence is returned in the order of `diff.changes`.
+    pub fn probe(&mut self, diff: &Diff) -> anyhow::Result<Vec<Evidence>> {
+        let mut ev: Vec<Evidence> = vec![Evidence::default(); diff.changes.len()];
+        // One aggregate scan per current table.
+        let mut per_table: BTreeMap<String, Aggregates> = BTreeMap::new();
+        for (i, ch) in diff.changes.iter().enumerate() {
+            let src = ch.source_table().to_string();
+            if self.current.table(&src).is_none() {
+                continue; // a new table: nothing to measure
+            }
+            let agg = per_table.entry(src.clone()).or_insert_with(|| Aggregates {
+                exprs: vec!["count(*)".into()],
+                targets: vec![],
+            });
+            let old_col = ch.old_column.clone().or(ch.column.clone());
+            let col_sql = old_col.as_deref().map(|c| self.q(c));
+            let mut add = |expr: String, field: Field| {
+                agg.exprs.push(expr);
+                agg.targets.push((i, field));
+            };
+            match ch.kind() {
+                Kind::ColumnDropped => {
+                    if let Some(c) = &col_sql {
+                        add(format!("count({c})"), Field::NonNull);
+                    }
+                }
+                Kind::ColumnAdded if !ch.candidates.is_empty() => {
+                    add(
+                        format!("count({})", self.q(&ch.candidates[0])),
+                        Field::NonNull,
+                    );
+                }
+                Kind::ColumnNullabilityChanged => {
+                    if let Some(c) = &col_sql {
+                        add(format!("count(*) - count({c})"), Field::Nulls);
+                    }
+                }
+                Kind::ColumnTypeChanged => {
+                    let (Some(c), Some(from), Some(to)) = (&col_sql, &ch.from, &ch.to) else {
+                        continue;
+                    };
+                    add(format!("count(DISTINCT {c})"), Field::Distinct);
+                    add(format!("count(*) - count({c})"), Field::Nulls);
+                    if let Some(cond) = self.failure_condition(ch, c) {
+                        add(
+                            format!(
+                                "sum(CASE WHEN {c} IS NOT NULL AND NOT ({cond}) THEN 1 ELSE 0 END)"
+                            ),
+                            Field::CastFailures,
+                        );
+                    }
+                    if let Some(limit) = char_limit(&to.data_type) {
+                        if char_limit(&from.data_type).is_none_or(|l| l > limit) {
+                            let len = self.conn.char_length(&self.conn.as_text(c));
+                            add(
+                                format!("sum(CASE WHEN {len} > {limit} THEN 1 ELSE 0 END)"),
+                                Field::TooLong,
+                            );
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (table, agg) in &per_table {
+            let sql = format!("SELECT {} FROM {}", agg.exprs.join(", "), self.q(table));
+            let row = self
+                .conn
+                .query(&sql)?
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            let num = |k: usize| {
+                row.get(k)
+                    .cloned()
+                    .flatten()
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .map(|f| f as i64)
+                    .unwrap_or(0)
+            };
+            let rows = num(0);
+            for (i, ch) in diff.changes.iter().enumerate() {
+                if ch.source_table() == table {
+                    ev[i].rows = Some(rows);
+                    ev[i].probe_sql = Some(sql.clone());
+                }
+            }
+            for (k, (i, field)) in agg.targets.iter().enumerate() {
+                let v = Some(num(k + 1));
+                let e = &mut ev[*i];
+                match field {
+                    Field::NonNull => e.non_null = v,
+                    Field::Nulls => e.nulls = v,
+                    Field::Distinct => e.distinct = v,
+                    Field::CastFailures => e.cast_failures = v,
+                    Field::TooLong => e.too_long = v,
+                }
+            }
+        }
+        for (i, ch) in diff.changes.iter().enumerate() {
+            if ch.kind() == Kind::TableAdded {
+                ev[i].rows = Some(0);
+            }
+            self.probe_one(diff, ch, &mut ev[i])?;
+        }
+        Ok(ev)
+    }
+
+    /// A SQL condition true when a non-NULL value of `c` survives the type change.
+    fn failure_condition(&self, ch: &Change, c: &str) -> Option<String> {
+        let (from, to) = (ch.from.as_ref()?, ch.to.as_ref()?);
+        let key = format!("{}.{}", ch.table, ch.column.as_deref().unwrap_or(""));
+        if let Some(map) = self.hints.values.get(&key) {
+            let keys: Vec<String> = map.keys().map(|k| self.dialect.literal(k)).collect();
+            return Some(format!("{} IN ({})", self.conn.as_text(c), keys.join(", ")));
+        }
+        self.conn.castable(c, &from.data_type, &to.data_type)
+    }
+
+    fn sample(&mut self, sql: &str) -> anyhow::Result<Vec<String>> {
+        if self.samples == 0 {
+            return Ok(vec![]);
+        }
+        let rows = self.conn.query(sql)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let vals: Vec<String> = r
+                    .iter()
+                    .take(r.len().saturating_sub(1).max(1))
+                    .map(|v| v.clone().unwrap_or_else(|| "NULL".into()))
+                    .collect();
+                let count = if r.len() > 1 {
+                    r.last().cloned().flatten()
+                } else {
+                    None
+                };
+                match count {
+                    Some(n) if n == "1" => format!("{} (1 row)", vals.join(", ")),
+                    Some(n) => format!("{} ({n} rows)", vals.join(", ")),
+                    None => vals.join(", "),
+                }
+            })
+            .collect())
+    }
+
+    /// Probes that need their own query, and samples for non-zero figures.
+    fn probe_one(&mut self, diff: &Diff, ch: &Change, e: &mut Evidence) -> anyhow::Result<()> {
+        let src = ch.source_table().to_string();
+        let Some(ct) = self.current.table(&src).cloned() else {
+            return Ok(());
+        };
+        let t = self.q(&src);
+        let n = self.samples;
+        let map = diff.kept.get(&ch.table);
+        let old = |c: &str| map.and_then(|m| m.columns.get(c)).cloned();
+        match ch.kind() {
+            Kind::ColumnTypeChanged => {
+                let c = self.q(ch
+                    .old_column
+                    .as_deref()
+                    .or(ch.column.as_deref())
+                    .unwrap_or(""));
+                let txt = self.conn.as_text(&c);
+                if e.cast_failures.unwrap_or(0) > 0 {
+                    let cond = self
+                        .failure_condition(ch, &c)
+                        .unwrap_or_else(|| "1=1".into());
+                    e.samples = self.sample(&format!(
+                        "SELECT {txt}, count(*) FROM {t} WHERE {c} IS NOT NULL AND NOT ({cond}) GROUP BY {txt} ORDER BY count(*) DESC LIMIT {n}"
+                    ))?;
+                } else if e.too_long.unwrap_or(0) > 0 {
+                    let len = self.conn.char_length(&txt);
+                    e.samples = self.sample(&format!(
+                        "SELECT {txt} FROM {t} WHERE {c} IS NOT NULL ORDER BY {len} DESC LIMIT {n}"
+                    ))?;
+                } else {
+                    e.samples = self.sample(&format!(
+                        "SELECT {txt}, count(*) FROM {t} WHERE {c} IS NOT NULL GROUP BY {txt} ORDER BY count(*) DESC LIMIT {n}"
+                    ))?;
+                }
+            }
+            Kind::ColumnNullabilityChanged if e.nulls.unwrap_or(0) > 0 => {
+                let pk: Vec<String> = ct.primary_key.iter().map(|c| self.q(c)).collect();
+                let c = self.q(ch
+                    .old_column
+                    .as_deref()
+                    .or(ch.column.as_deref())
+                    .unwrap_or(""));
+                if !pk.is_empty() {
+                    e.samples = self
+                        .sample(&format!(
+                            "SELECT {} FROM {t} WHERE {c} IS NULL LIMIT {n}",
+                            pk.join(", ")
+                        ))?
+                        .into_iter()
+                        .map(|s| format!("{} = {s}", ct.primary_key.join(", ")))
+                        .collect();
+                }
+            }
+            Kind::ColumnDropped if e.non_null.unwrap_or(0) > 0 => {
+                let c = self.q(ch.column.as_deref().unwrap_or(""));
+                let txt = self.conn.as_text(&c);
+                e.samples = self.sample(&format!(
+                    "SELECT DISTINCT {txt} FROM {t} WHERE {c} IS NOT NULL LIMIT {n}"
+                ))?;
+            }
+            Kind::UniqueAdded | Kind::PrimaryKeyChanged => {
+                let olds: Option<Vec<String>> = ch.columns.iter().map(|c| old(c)).collect();
+                let Some(olds) = olds else {
+                    e.unprobed = Some("a column of the key is new, so the live data cannot be checked for duplicates".into());
+                    return Ok(());
+                };
+                if olds.is_empty() {
+                    return Ok(());
+                }
+                let cols: Vec<String> = olds.iter().map(|c| self.q(c)).collect();
+                let not_null: Vec<String> =
+                    cols.iter().map(|c| format!("{c} IS NOT NULL")).collect();
+                let sql = format!(
+                    "SELECT count(*) FROM (SELECT 1 AS one FROM {t} WHERE {} GROUP BY {} HAVING count(*) > 1) d",
+                    not_null.join(" AND "),
+                    cols.join(", ")
+                );
+                let dups = self.count(&sql)?;
+                e.duplicate_groups = Some(dups);
+                e.probe_sql = Some(sql);
+                if ch.kind() == Kind::PrimaryKeyChanged {
+                    let any_null: Vec<String> =
+                        cols.iter().map(|c| format!("{c} IS NULL")).collect();
+                    e.nulls = Some(self.count(&format!(
+                        "SELECT count(*) FROM {t} WHERE {}",
+                        any_null.join(" OR ")
+                    ))?);
+                }
+                if dups > 0 {
+                    let texts: Vec<String> = cols.iter().map(|c| self.conn.as_text(c)).collect();
+                    e.samples = self.sample(&format!(
+                        "SELECT {}, count(*) FROM {t} WHERE {} GROUP BY {} HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT {n}",
+                        texts.join(", "),
+                        not_null.join(" AND "),
+                        cols.join(", ")
+                    ))?;
+                }
+            }
+            Kind::ForeignKeyAdded => {
+                let Some(fk) = ch.foreign_key.clone() else {
+                    return Ok(());
+                };
+                let olds: Option<Vec<String>> = fk.columns.iter().map(|c| old(c)).collect();
+                let Some(olds) = olds else { return Ok(()) }; // new columns start NULL or default
+                let child: Vec<String> = olds.iter().map(|c| format!("c.{}", self.q(c))).collect();
+                let not_null: Vec<String> =
+                    child.iter().map(|c| format!("{c} IS NOT NULL")).collect();
+                // The parent as it is in the copy now: a kept table (maybe renamed), or a new one (empty).
+                let parent = diff.kept.get(&fk.ref_table);
+                let cond = match parent {
+                    Some(pm) => {
+                        let prefs: Option<Vec<String>> = fk
+                            .ref_columns
+                            .iter()
+                            .map(|c| pm.columns.get(c).cloned())
+                            .collect();
+                        match prefs {
+                            Some(prefs) => {
+                                let join: Vec<String> = child
+                                    .iter()
+                                    .zip(&prefs)
+                                    .map(|(c, p)| format!("p.{} = {c}", self.q(p)))
+                                    .collect();
+                                format!(
+                                    "NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
+                                    self.q(&pm.current),
+                                    join.join(" AND ")
+                                )
+                            }
+                            None => "1=1".into(),
+                        }
+                    }
+                    None => "1=1".into(),
+                };
+                let sql = format!(
+                    "SELECT count(*) FROM {t} c WHERE {} AND {cond}",
+                    not_null.join(" AND ")
+                );
+                let orphans = self.count(&sql)?;
+                e.orphans = Some(orphans);
+                e.probe_sql = Some(sql);
+                if orphans > 0 {
+                    let texts: Vec<String> = child.iter().map(|c| self.conn.as_text(c)).collect();
+                    e.samples = self.sample(&format!(
+                        "SELECT {}, count(*) FROM {t} c WHERE {} AND {cond} GROUP BY {} ORDER BY count(*) DESC LIMIT {n}",
+                        texts.join(", "),
+                        not_null.join(" AND "),
+                        texts.join(", ")
+                    ))?;
+                }
+            }
+            Kind::CheckAdded => {
+                let Some(chk) = ch.check.clone() else {
+                    return Ok(());
+                };
+                let sql = format!("SELECT count(*) FROM {t} WHERE NOT ({})", chk.expr);
+                match self.count(&sql) {
+                    Ok(v) => {
+                        e.violations = Some(v);
+                        e.probe_sql = Some(sql);
+                    }
+                    Err(err) => {
+                        e.unprobed = Some(format!(
+                            "the check cannot be evaluated on the live data: {err}"
+                        ))
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, sql: &str) -> anyhow::Result<i64> {
+        let rows = self.conn.query(sql)?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.first())
+            .cloned()
+            .flatten()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+}

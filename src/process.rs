@@ -1,0 +1,37 @@
+//! Running child processes (git, the new code's schema command, later pg_dump/mysqldump) with
+//! their stderr captured into the error, because duct's plain `run()` hides it.
+//!
+//! Arguments are always passed as a list, never through a shell, so no value is pasted into one.
+
+use anyhow::bail;
+
+/// Run an expression, capture stdout and stderr; on failure the error names `what`, the exit status
+/// and the last lines of stderr.
+pub fn run(expr: duct::Expression, what: &str) -> anyhow::Result<String> {
+    let out = expr
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .map_err(|e| anyhow::anyhow!("{what}: cannot start: {e}"))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let text = if stderr.trim().is_empty() {
+            stdout
+        } else {
+            stderr
+        };
+        let tail: Vec<&str> = text.trim().lines().rev().take(3).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        let status = match out.status.code() {
+            Some(c) => format!("exit status {c}"),
+            None => "killed by a signal".to_string(),
+        };
+        bail!(
+            "{what} failed ({status}): {}",
+            crate::redact::url(&tail.join(" | "))
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

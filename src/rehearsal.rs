@@ -1,0 +1,290 @@
+//! The rehearsal pipeline (DESIGN.md): checkout -> target schema -> clone -> introspect -> diff ->
+//! probes -> findings -> script -> run on the test copy -> verify -> record -> report.
+//!
+//! Live is opened read-only and only ever read (cloned). Every stage after the clone works on the
+//! test copy. A failure after the findings exist still yields a report saying what was done.
+
+use crate::config::Resolved;
+use crate::engine::{self, Access};
+use crate::exit;
+use crate::findings::{self, Finding};
+use crate::hints::Hints;
+use crate::probe::Prober;
+use crate::record::{self, Record};
+use crate::report::{Rehearsal, Report, Status};
+use crate::runner::{self, RunError};
+use crate::schema::sha256_hex;
+use crate::{checkout, diff, fsutil, script, sqltext, target, verify};
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub struct Options {
+    pub cfg: Resolved,
+    /// An edited script to rehearse instead of the generated one.
+    pub script: Option<PathBuf>,
+}
+
+pub struct Outcome {
+    pub report: Report,
+    pub exit_code: i32,
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+fn say(msg: &str) {
+    eprintln!("rehearse: {msg}");
+}
+
+pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
+    let cfg = &opts.cfg;
+    let started_at = now();
+    fsutil::private_dir(&cfg.workdir)?;
+    record::clear(&cfg.workdir)?;
+    let live = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
+    let dialect = live.dialect();
+
+    // The new code and what it expects.
+    let (code_dir, commit) = match &cfg.app {
+        Some(app) => {
+            say(&format!(
+                "checking out {} into {}",
+                app.revision,
+                app.checkout_dir.display()
+            ));
+            let c = checkout::checkout(app)?;
+            (app.checkout_dir.clone(), Some(c.commit))
+        }
+        None => (cfg.base_dir.clone(), None),
+    };
+    let hints = load_hints(cfg, &code_dir)?;
+    say("reading the schema the new code expects");
+    let target = target::target_schema(&cfg.schema, &code_dir, live.as_ref(), &cfg.workdir)?;
+
+    // The test copy: live is only read here.
+    say(&format!("cloning {} into its test copy", live.describe()));
+    let cloned = live.clone_to_test_copy(&cfg.workdir)?;
+    let copy = cloned.test_copy;
+    let mut conn = copy.connect()?;
+    let current = conn.introspect()?;
+
+    let plan = diff::diff(&current, &target, &hints).map_err(exit::usage)?;
+    say(&format!(
+        "probing the data for {} change(s)",
+        plan.changes.len()
+    ));
+    let evidence = Prober {
+        conn: conn.as_mut(),
+        dialect,
+        current: &current,
+        hints: &hints,
+        samples: cfg.samples,
+    }
+    .probe(&plan)?;
+    let findings: Vec<Finding> = plan
+        .changes
+        .iter()
+        .zip(&evidence)
+        .map(|(c, e)| findings::judge(c, e, &hints))
+        .collect();
+
+    let generated = script::render(&script::Inputs {
+        dialect,
+        current: &current,
+        target: &target,
+        diff: &plan,
+        findings: &findings,
+        hints: &hints,
+    })?;
+    let generated_path = cfg.workdir.join("migration.sql");
+    fsutil::write_private(&generated_path, generated.as_bytes())?;
+    let (script_path, script_text) = match &opts.script {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read the edited script {}", p.display()))?;
+            (p.clone(), text)
+        }
+        None => (generated_path, generated),
+    };
+    let todo_count = sqltext::todo_lines(&script_text).len();
+    let script_sha256 = sha256_hex(script_text.as_bytes());
+
+    // Run only what is proven: no TODO, and (for the generated script) nothing left to decide.
+    let blocked = if todo_count > 0 {
+        Some(format!("the script has {todo_count} TODO(rehearse) marker(s): decide them, then rehearse the edited script with --script"))
+    } else if opts.script.is_none() && !findings::runnable(&findings) {
+        Some("a finding needs a decision (see the report)".to_string())
+    } else {
+        None
+    };
+    let rehearsal = match blocked {
+        Some(reason) => Rehearsal::not_run(reason),
+        None => {
+            say("running the script on the test copy");
+            run_and_verify(conn.as_mut(), dialect, &script_text, &target, &plan, &hints)?
+        }
+    };
+    if rehearsal.status == Status::Passed {
+        record::write(
+            &cfg.workdir,
+            &Record {
+                tool_version: env!("CARGO_PKG_VERSION").into(),
+                engine: dialect.name().into(),
+                live: live.describe(),
+                live_fingerprint: current.fingerprint(),
+                target_fingerprint: target.fingerprint(),
+                script: std::fs::canonicalize(&script_path).unwrap_or(script_path.clone()),
+                script_sha256: script_sha256.clone(),
+                verified: true,
+                started_at,
+                finished_at: now(),
+                commit: commit.clone(),
+            },
+        )?;
+    }
+    let exit_code = match rehearsal.status {
+        Status::Passed => exit::OK,
+        Status::Failed => exit::REHEARSAL_FAILED,
+        Status::NotRun => exit::NEEDS_HUMAN,
+    };
+    let verdict = findings::overall(&findings);
+    let mut counts = std::collections::BTreeMap::new();
+    for f in &findings {
+        *counts.entry(f.verdict.as_str().to_string()).or_insert(0) += 1;
+    }
+    let next_steps = next_steps(cfg, &rehearsal, &script_path, &copy.describe());
+    let report = Report {
+        tool: format!("rehearse {}", env!("CARGO_PKG_VERSION")),
+        generated_at: now(),
+        engine: dialect.name().into(),
+        live: live.describe(),
+        test_copy: copy.describe(),
+        revision: cfg.app.as_ref().map(|a| a.revision.clone()),
+        commit,
+        verdict: verdict.as_str().into(),
+        counts,
+        findings,
+        script: script_path.display().to_string(),
+        todo_count,
+        script_sha256,
+        backup: cloned.backup.display().to_string(),
+        workdir: cfg.workdir.display().to_string(),
+        live_fingerprint: current.fingerprint(),
+        target_fingerprint: target.fingerprint(),
+        rehearsal,
+        next_steps,
+    };
+    crate::report::save(&cfg.workdir, &serde_json::to_value(&report)?)?;
+    Ok(Outcome { report, exit_code })
+}
+
+fn load_hints(cfg: &Resolved, code_dir: &Path) -> anyhow::Result<Hints> {
+    let dev = match &cfg.hints {
+        Some(rel) => {
+            let p = code_dir.join(rel);
+            if !p.exists() {
+                return Err(exit::usage(anyhow::anyhow!(
+                    "hints file {} does not exist in the new code: fix the hints path",
+                    p.display()
+                )));
+            }
+            Hints::load(&p).map_err(exit::usage)?
+        }
+        None => Hints::default(),
+    };
+    match &cfg.sysadmin_hints {
+        Some(p) if p.exists() => Ok(dev.overridden_by(Hints::load(p).map_err(exit::usage)?)),
+        Some(p) => Err(exit::usage(anyhow::anyhow!(
+            "sysadmin hints file {} does not exist",
+            p.display()
+        ))),
+        None => Ok(dev),
+    }
+}
+
+fn run_and_verify(
+    conn: &mut dyn engine::Connection,
+    dialect: engine::Dialect,
+    script_text: &str,
+    target: &crate::schema::Schema,
+    plan: &diff::Diff,
+    hints: &Hints,
+) -> anyhow::Result<Rehearsal> {
+    let prepared = match runner::prepare(script_text, dialect) {
+        Ok(p) => p,
+        Err(e) => return Ok(Rehearsal::not_run(e.to_string())),
+    };
+    // Row counts before, keyed by the target's table names.
+    let mut before = std::collections::BTreeMap::new();
+    for (tname, map) in &plan.kept {
+        let counts = verify::count_rows(conn, dialect, std::slice::from_ref(&map.current))?;
+        before.insert(tname.clone(), counts.values().next().copied().unwrap_or(0));
+    }
+    let started = Instant::now();
+    let mut r = Rehearsal::not_run("");
+    r.reason = None;
+    r.rows_before = before.clone();
+    match runner::run(conn, &prepared) {
+        Err(RunError::Failed(f)) => {
+            r.status = Status::Failed;
+            r.error = Some(format!("line {}: {}", f.line, f.message));
+            r.failed_line = Some(f.line);
+            r.failed_statement = Some(f.statement);
+            r.reason = Some(
+                "the script failed and was rolled back: the test copy is as it was before the run"
+                    .into(),
+            );
+            return Ok(r);
+        }
+        Err(e) => return Ok(Rehearsal::not_run(e.to_string())),
+        Ok(timings) => r.timings = timings,
+    }
+    r.seconds = Some((started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
+    let v = verify::verify(conn, dialect, target, plan, before, hints)?;
+    r.verified = v.verified;
+    r.rows_after = v.rows_after.clone();
+    if v.verified {
+        r.status = Status::Passed;
+    } else {
+        r.status = Status::Failed;
+        let mut why = v.schema_differences.clone();
+        why.extend(v.row_differences.clone());
+        r.error = Some(format!("verification failed: {}", why.join("; ")));
+        r.reason = Some("the script ran but the result does not match the target; the test copy is left as the script made it for inspection".into());
+    }
+    r.verification = Some(v);
+    Ok(r)
+}
+
+fn next_steps(cfg: &Resolved, r: &Rehearsal, script: &Path, copy: &str) -> Vec<String> {
+    let config = cfg
+        .config_file
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "upgrade.yaml".into());
+    match r.status {
+        Status::Passed => vec![
+            format!("Point the new code at the test copy ({copy}) and let users test it."),
+            format!("When satisfied: rehearse run --config {config} --live"),
+        ],
+        Status::NotRun => vec![
+            format!(
+                "Edit {} (decide each TODO(rehearse), or add hints), then:",
+                script.display()
+            ),
+            format!(
+                "rehearse run --config {config} --script {}",
+                script.display()
+            ),
+        ],
+        Status::Failed => vec![
+            format!("Fix {} at the failing statement, then:", script.display()),
+            format!(
+                "rehearse run --config {config} --script {}",
+                script.display()
+            ),
+        ],
+    }
+}

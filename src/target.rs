@@ -1,0 +1,73 @@
+//! The target schema: what the new code expects. From its DDL file applied to a scratch database,
+//! from its own schema command run in the checkout against a scratch database, or from a snapshot.
+//! The scratch database is always of the live engine and is dropped afterwards.
+
+use crate::config::SchemaSource;
+use crate::engine::Engine;
+use crate::schema::Schema;
+use anyhow::{bail, Context};
+use std::path::Path;
+
+/// Read the target schema. `code_dir` is the checkout (or the config folder without `app`).
+pub fn target_schema(
+    source: &SchemaSource,
+    code_dir: &Path,
+    live: &dyn Engine,
+    workdir: &Path,
+) -> anyhow::Result<Schema> {
+    if let SchemaSource::Snapshot(path) = source {
+        return load_snapshot(path);
+    }
+    let scratch = live.scratch(workdir)?;
+    let result = (|| {
+        match source {
+            SchemaSource::Sql(rel) => {
+                let path = code_dir.join(rel);
+                let ddl = std::fs::read_to_string(&path).with_context(|| {
+                    format!(
+                        "cannot read schema.sql {}: check the path inside the new code",
+                        path.display()
+                    )
+                })?;
+                let mut conn = scratch.connect()?;
+                conn.execute_batch(&ddl).map_err(|e| {
+                    anyhow::anyhow!(
+                        "schema.sql {} does not apply to an empty {} database: {e}",
+                        path.display(),
+                        live.dialect().name()
+                    )
+                })?;
+            }
+            SchemaSource::Command(command) => {
+                crate::process::run(
+                    duct::cmd("sh", ["-c", command.as_str()])
+                        .dir(code_dir)
+                        .env("DATABASE_URL", scratch.url())
+                        .env("REHEARSE_SCRATCH_URL", scratch.url()),
+                    &format!("schema.command {command:?}"),
+                )?;
+            }
+            SchemaSource::Snapshot(_) => unreachable!("handled above"),
+        }
+        scratch.connect()?.introspect()
+    })();
+    let _ = scratch.drop_scratch();
+    result
+}
+
+pub fn load_snapshot(path: &Path) -> anyhow::Result<Schema> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read snapshot {}", path.display()))?;
+    let parsed: Result<Schema, String> = if text.trim_start().starts_with('{') {
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    } else {
+        serde_yaml::from_str(&text).map_err(|e| e.to_string())
+    };
+    match parsed {
+        Ok(s) => Ok(s),
+        Err(e) => bail!(
+            "snapshot {} is not a rehearse schema snapshot: {e}",
+            path.display()
+        ),
+    }
+}
