@@ -18,53 +18,39 @@ pub struct Checkout {
 
 pub fn checkout(app: &App) -> anyhow::Result<Checkout> {
     if !app.repo.exists() {
-        bail!(
-            "app.repo {} does not exist: point it at the application's git repository",
-            app.repo.display()
-        );
+        bail!("app.repo {} does not exist: point it at the application's git repository", app.repo.display());
     }
     let git = |args: &[&str]| cmd("git", args).env("GIT_TERMINAL_PROMPT", "0");
-    process::run(
-        git(&["-C", &app.repo.to_string_lossy(), "rev-parse", "--git-dir"]),
-        "git",
-    )
-    .map_err(|_| {
+    process::run(git(&["-C", &app.repo.to_string_lossy(), "rev-parse", "--git-dir"]), "git").map_err(|_| {
         anyhow::anyhow!(
             "app.repo {} is not a git repository: point it at the application's git checkout",
             app.repo.display()
         )
     })?;
     let spec = format!("{}^{{commit}}", app.revision);
-    let commit = process::run(git(&["-C", &app.repo.to_string_lossy(), "rev-parse", "--verify", "--quiet", &spec]), "git rev-parse")
-        .map_err(|_| anyhow::anyhow!("app.revision {:?} is not a commit, tag or branch in {}: check the name (git tag, git branch -a)", app.revision, app.repo.display()))?
-        .trim()
-        .to_string();
+    let commit = process::run(
+        git(&["-C", &app.repo.to_string_lossy(), "rev-parse", "--verify", "--quiet", &spec]),
+        "git rev-parse",
+    )
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "app.revision {:?} is not a commit, tag or branch in {}: check the name (git tag, git branch -a)",
+            app.revision,
+            app.repo.display()
+        )
+    })?
+    .trim()
+    .to_string();
     let dir = &app.checkout_dir;
     prepare_dir(dir)?;
     let dir_s = dir.to_string_lossy().into_owned();
     process::run(
-        git(&[
-            "clone",
-            "--quiet",
-            "--shared",
-            "--no-checkout",
-            &app.repo.to_string_lossy(),
-            &dir_s,
-        ]),
+        git(&["clone", "--quiet", "--shared", "--no-checkout", &app.repo.to_string_lossy(), &dir_s]),
         "git clone",
     )?;
     std::fs::write(dir.join(".git").join(MARKER), format!("{commit}\n"))?;
     process::run(
-        git(&[
-            "-C",
-            &dir_s,
-            "-c",
-            "advice.detachedHead=false",
-            "checkout",
-            "--quiet",
-            "--detach",
-            &commit,
-        ]),
+        git(&["-C", &dir_s, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", &commit]),
         "git checkout",
     )
     .with_context(|| format!("cannot check out {} into {}", app.revision, dir.display()))?;
@@ -84,9 +70,7 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("cannot remove the earlier checkout {}", dir.display()))?;
         return Ok(());
     }
-    let empty = std::fs::read_dir(dir)
-        .map(|mut d| d.next().is_none())
-        .unwrap_or(false);
+    let empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false);
     if empty {
         std::fs::remove_dir(dir)?;
         return Ok(());

@@ -122,39 +122,19 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("live.url", "REHEARSE_LIVE_URL", "--live-url"),
     ("app.repo", "REHEARSE_APP_REPO", "--repo"),
     ("app.revision", "REHEARSE_APP_REVISION", "--revision"),
-    (
-        "app.checkout_dir",
-        "REHEARSE_APP_CHECKOUT_DIR",
-        "--checkout-dir",
-    ),
+    ("app.checkout_dir", "REHEARSE_APP_CHECKOUT_DIR", "--checkout-dir"),
     ("schema.sql", "REHEARSE_SCHEMA_SQL", "--schema-sql"),
-    (
-        "schema.command",
-        "REHEARSE_SCHEMA_COMMAND",
-        "--schema-command",
-    ),
-    (
-        "schema.snapshot",
-        "REHEARSE_SCHEMA_SNAPSHOT",
-        "--schema-snapshot",
-    ),
+    ("schema.command", "REHEARSE_SCHEMA_COMMAND", "--schema-command"),
+    ("schema.snapshot", "REHEARSE_SCHEMA_SNAPSHOT", "--schema-snapshot"),
     ("hints", "REHEARSE_HINTS", "--hints"),
-    (
-        "sysadmin_hints",
-        "REHEARSE_SYSADMIN_HINTS",
-        "--sysadmin-hints",
-    ),
+    ("sysadmin_hints", "REHEARSE_SYSADMIN_HINTS", "--sysadmin-hints"),
     ("workdir", "REHEARSE_WORKDIR", "--workdir"),
     ("report.samples", "REHEARSE_REPORT_SAMPLES", "--samples"),
 ];
 
 pub fn parse_file(path: &Path) -> anyhow::Result<RawConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "cannot read config file {}: check the --config path",
-            path.display()
-        )
-    })?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}: check the --config path", path.display()))?;
     if text.trim().is_empty() {
         return Ok(RawConfig::default());
     }
@@ -175,30 +155,18 @@ pub fn resolve(config_file: Option<&Path>, flags: &Overrides) -> anyhow::Result<
         Some(p) => p.parent().map(Path::to_path_buf).unwrap_or_default(),
         None => PathBuf::new(),
     };
-    let base_dir = if base_dir.as_os_str().is_empty() {
-        std::env::current_dir()?
-    } else {
-        base_dir
-    };
+    let base_dir = if base_dir.as_os_str().is_empty() { std::env::current_dir()? } else { base_dir };
     let base_dir = std::fs::canonicalize(&base_dir).unwrap_or(base_dir);
-    let pick = |flag: &Option<String>, var: &str, file: Option<String>| {
-        flag.clone().or_else(|| env(var)).or(file)
-    };
+    let pick = |flag: &Option<String>, var: &str, file: Option<String>| flag.clone().or_else(|| env(var)).or(file);
     let live = raw.live.unwrap_or_default();
     let app = raw.app.unwrap_or_default();
     let schema = raw.schema.unwrap_or_default();
-    let where_ = config_file
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "the config".into());
+    let where_ = config_file.map(|p| p.display().to_string()).unwrap_or_else(|| "the config".into());
 
-    let live_url = pick(&flags.live_url, "REHEARSE_LIVE_URL", live.url).with_context(|| {
-        format!("{where_}: missing live.url (set it in the file, REHEARSE_LIVE_URL or --live-url)")
-    })?;
+    let live_url = pick(&flags.live_url, "REHEARSE_LIVE_URL", live.url)
+        .with_context(|| format!("{where_}: missing live.url (set it in the file, REHEARSE_LIVE_URL or --live-url)"))?;
     // A relative SQLite path is relative to the config file, like every other path in it.
-    let live_url = match live_url
-        .strip_prefix("sqlite://")
-        .or_else(|| live_url.strip_prefix("sqlite:"))
-    {
+    let live_url = match live_url.strip_prefix("sqlite://").or_else(|| live_url.strip_prefix("sqlite:")) {
         Some(p) if !p.starts_with('/') && !p.is_empty() => {
             format!("sqlite://{}", base_dir.join(p).display())
         }
@@ -212,55 +180,42 @@ pub fn resolve(config_file: Option<&Path>, flags: &Overrides) -> anyhow::Result<
             base_dir.join(p)
         }
     };
-    let workdir = abs(pick(&flags.workdir, "REHEARSE_WORKDIR", raw.workdir)
-        .unwrap_or_else(|| "rehearse-work".into()));
+    let workdir = abs(pick(&flags.workdir, "REHEARSE_WORKDIR", raw.workdir).unwrap_or_else(|| "rehearse-work".into()));
 
     let repo = pick(&flags.repo, "REHEARSE_APP_REPO", app.repo);
     let revision = pick(&flags.revision, "REHEARSE_APP_REVISION", app.revision);
-    let checkout = pick(
-        &flags.checkout_dir,
-        "REHEARSE_APP_CHECKOUT_DIR",
-        app.checkout_dir,
-    );
+    let checkout = pick(&flags.checkout_dir, "REHEARSE_APP_CHECKOUT_DIR", app.checkout_dir);
     let app = match (repo, revision) {
         (Some(repo), Some(revision)) => Some(App {
             repo: abs(repo),
             revision,
             checkout_dir: checkout.map(&abs).unwrap_or_else(|| workdir.join("checkout")),
         }),
-        (Some(_), None) => bail!("{where_}: app.repo is set but app.revision is missing (set it, REHEARSE_APP_REVISION or --revision)"),
-        (None, Some(_)) => bail!("{where_}: app.revision is set but app.repo is missing (set it, REHEARSE_APP_REPO or --repo)"),
+        (Some(_), None) => {
+            bail!("{where_}: app.repo is set but app.revision is missing (set it, REHEARSE_APP_REVISION or --revision)")
+        }
+        (None, Some(_)) => {
+            bail!("{where_}: app.revision is set but app.repo is missing (set it, REHEARSE_APP_REPO or --repo)")
+        }
         (None, None) => None,
     };
 
     let sql = pick(&flags.schema_sql, "REHEARSE_SCHEMA_SQL", schema.sql);
-    let command = pick(
-        &flags.schema_command,
-        "REHEARSE_SCHEMA_COMMAND",
-        schema.command,
-    );
-    let snapshot = pick(
-        &flags.schema_snapshot,
-        "REHEARSE_SCHEMA_SNAPSHOT",
-        schema.snapshot,
-    );
+    let command = pick(&flags.schema_command, "REHEARSE_SCHEMA_COMMAND", schema.command);
+    let snapshot = pick(&flags.schema_snapshot, "REHEARSE_SCHEMA_SNAPSHOT", schema.snapshot);
     let schema = match (sql, command, snapshot) {
         (Some(s), None, None) => SchemaSource::Sql(s),
         (None, Some(c), None) => SchemaSource::Command(c),
         (None, None, Some(f)) => SchemaSource::Snapshot(abs(f)),
-        (None, None, None) => bail!(
-            "{where_}: missing schema: set one of schema.sql, schema.command or schema.snapshot"
-        ),
-        _ => bail!(
-            "{where_}: schema has more than one of sql, command and snapshot: keep exactly one"
-        ),
+        (None, None, None) => {
+            bail!("{where_}: missing schema: set one of schema.sql, schema.command or schema.snapshot")
+        }
+        _ => bail!("{where_}: schema has more than one of sql, command and snapshot: keep exactly one"),
     };
     let samples = match flags.samples {
         Some(n) => n,
         None => match env("REHEARSE_REPORT_SAMPLES") {
-            Some(v) => v
-                .parse()
-                .with_context(|| format!("REHEARSE_REPORT_SAMPLES={v:?} is not a whole number"))?,
+            Some(v) => v.parse().with_context(|| format!("REHEARSE_REPORT_SAMPLES={v:?} is not a whole number"))?,
             None => raw.report.and_then(|r| r.samples).unwrap_or(5),
         },
     };
@@ -270,12 +225,7 @@ pub fn resolve(config_file: Option<&Path>, flags: &Overrides) -> anyhow::Result<
         app,
         schema,
         hints: pick(&flags.hints, "REHEARSE_HINTS", raw.hints),
-        sysadmin_hints: pick(
-            &flags.sysadmin_hints,
-            "REHEARSE_SYSADMIN_HINTS",
-            raw.sysadmin_hints,
-        )
-        .map(abs),
+        sysadmin_hints: pick(&flags.sysadmin_hints, "REHEARSE_SYSADMIN_HINTS", raw.sysadmin_hints).map(abs),
         workdir,
         base_dir,
         samples,
@@ -295,47 +245,32 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named_with_its_line() {
-        let (_d, p) =
-            write("live: { url: sqlite:///x.db }\nschema: { sql: a.sql }\nworkdri: /tmp/x\n");
-        let e = format!(
-            "{:#}",
-            resolve(Some(&p), &Overrides::default()).unwrap_err()
-        );
+        let (_d, p) = write("live: { url: sqlite:///x.db }\nschema: { sql: a.sql }\nworkdri: /tmp/x\n");
+        let e = format!("{:#}", resolve(Some(&p), &Overrides::default()).unwrap_err());
         assert!(e.contains("workdri") && e.contains("line 3"), "{e}");
     }
 
     #[test]
     fn missing_live_url_names_the_key_and_the_ways_to_set_it() {
         let (_d, p) = write("schema: { sql: a.sql }\n");
-        let e = format!(
-            "{:#}",
-            resolve(Some(&p), &Overrides::default()).unwrap_err()
-        );
+        let e = format!("{:#}", resolve(Some(&p), &Overrides::default()).unwrap_err());
         assert!(e.contains("live.url") && e.contains("--live-url"), "{e}");
     }
 
     #[test]
     fn flag_wins_over_file_and_relative_paths_follow_the_config_file() {
-        let (d, p) =
-            write("live: { url: sqlite:eden.db }\nschema: { sql: db/schema.sql }\nworkdir: w\n");
-        let flags = Overrides {
-            workdir: Some("/tmp/elsewhere".into()),
-            ..Default::default()
-        };
+        let (d, p) = write("live: { url: sqlite:eden.db }\nschema: { sql: db/schema.sql }\nworkdir: w\n");
+        let flags = Overrides { workdir: Some("/tmp/elsewhere".into()), ..Default::default() };
         let r = resolve(Some(&p), &flags).unwrap();
         assert_eq!(r.workdir, PathBuf::from("/tmp/elsewhere"));
         let base = std::fs::canonicalize(d.path()).unwrap();
-        assert_eq!(
-            r.live_url,
-            format!("sqlite://{}", base.join("eden.db").display())
-        );
+        assert_eq!(r.live_url, format!("sqlite://{}", base.join("eden.db").display()));
         assert_eq!(r.schema, SchemaSource::Sql("db/schema.sql".into()));
     }
 
     #[test]
     fn two_schema_sources_are_refused() {
-        let (_d, p) =
-            write("live: { url: sqlite:///x.db }\nschema: { sql: a.sql, command: make schema }\n");
+        let (_d, p) = write("live: { url: sqlite:///x.db }\nschema: { sql: a.sql, command: make schema }\n");
         assert!(resolve(Some(&p), &Overrides::default()).is_err());
     }
 }

@@ -19,10 +19,7 @@ const HINTS: &str = include_str!("../examples/demo/upgrade-hints.yaml");
 fn pick_dir(dir: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     if let Some(d) = dir {
         if d.exists() && std::fs::read_dir(&d)?.next().is_some() {
-            bail!(
-                "{} exists and is not empty: give a new folder for the demo",
-                d.display()
-            );
+            bail!("{} exists and is not empty: give a new folder for the demo", d.display());
         }
         return Ok(d);
     }
@@ -56,33 +53,16 @@ pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
     conn.execute_batch(DATA)?;
     drop(conn);
     let app = dir.join("app");
-    process::run(
-        cmd(
-            "git",
-            ["init", "-q", "-b", "main", app.to_str().unwrap_or(".")],
-        ),
-        "git init",
-    )?;
+    process::run(cmd("git", ["init", "-q", "-b", "main", app.to_str().unwrap_or(".")]), "git init")?;
     std::fs::write(app.join("db/schema.sql"), SCHEMA_V1)?;
-    std::fs::write(
-        app.join("README"),
-        "Eden, a humanitarian platform (demo).\n",
-    )?;
+    std::fs::write(app.join("README"), "Eden, a humanitarian platform (demo).\n")?;
     git(&app, &["add", "-A"])?;
     git(&app, &["commit", "-q", "-m", "Eden v1"])?;
     git(&app, &["tag", "v1.0.0"])?;
     std::fs::write(app.join("db/schema.sql"), SCHEMA_V2)?;
     std::fs::write(app.join("db/upgrade-hints.yaml"), HINTS)?;
     git(&app, &["add", "-A"])?;
-    git(
-        &app,
-        &[
-            "commit",
-            "-q",
-            "-m",
-            "Eden v2: local_name, office codes, unique emails, no more fax",
-        ],
-    )?;
+    git(&app, &["commit", "-q", "-m", "Eden v2: local_name, office codes, unique emails, no more fax"])?;
     git(&app, &["tag", "v2.0.0"])?;
     let cfg = dir.join("upgrade.yaml");
     std::fs::write(

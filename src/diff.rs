@@ -112,11 +112,7 @@ impl Change {
     }
 
     fn new(kind: Kind, table: &str) -> Change {
-        Change {
-            kind: Some(kind),
-            table: table.to_string(),
-            ..Default::default()
-        }
+        Change { kind: Some(kind), table: table.to_string(), ..Default::default() }
     }
 
     /// The current-side table name.
@@ -174,29 +170,19 @@ fn balanced(s: &str) -> bool {
 }
 
 fn norm_expr(e: &str) -> String {
-    e.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_ascii_lowercase()
+    e.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase()
 }
 
 /// Similarity of two names in [0, 1]: longest common subsequence over the mean length.
 pub fn name_similarity(a: &str, b: &str) -> f64 {
-    let (a, b): (Vec<char>, Vec<char>) = (
-        a.to_lowercase().chars().collect(),
-        b.to_lowercase().chars().collect(),
-    );
+    let (a, b): (Vec<char>, Vec<char>) = (a.to_lowercase().chars().collect(), b.to_lowercase().chars().collect());
     if a.is_empty() || b.is_empty() {
         return 0.0;
     }
     let mut dp = vec![vec![0usize; b.len() + 1]; a.len() + 1];
     for i in 0..a.len() {
         for j in 0..b.len() {
-            dp[i + 1][j + 1] = if a[i] == b[j] {
-                dp[i][j] + 1
-            } else {
-                dp[i][j + 1].max(dp[i + 1][j])
-            };
+            dp[i + 1][j + 1] = if a[i] == b[j] { dp[i][j] + 1 } else { dp[i][j + 1].max(dp[i + 1][j]) };
         }
     }
     2.0 * dp[a.len()][b.len()] as f64 / (a.len() + b.len()) as f64
@@ -261,17 +247,12 @@ fn validate_hints(cur: &Schema, tgt: &Schema, hints: &Hints) -> anyhow::Result<(
         }
         let new_table = hints.renames.tables.get(t).map(String::as_str).unwrap_or(t);
         if tgt.table(new_table).and_then(|t| t.column(new)).is_none() {
-            bail!(
-                "hints: renames.columns {key:?}: the new table {new_table:?} has no column {new:?}"
-            );
+            bail!("hints: renames.columns {key:?}: the new table {new_table:?} has no column {new:?}");
         }
     }
     for key in hints.values.keys().chain(hints.defaults.keys()) {
         let (t, c) = split_key(key, in_either)?;
-        let exists = [cur.table(t), tgt.table(t)]
-            .iter()
-            .flatten()
-            .any(|t| t.column(c).is_some());
+        let exists = [cur.table(t), tgt.table(t)].iter().flatten().any(|t| t.column(c).is_some());
         if !exists {
             bail!("hints: {key:?}: table {t:?} has no column {c:?} in either schema");
         }
@@ -280,9 +261,8 @@ fn validate_hints(cur: &Schema, tgt: &Schema, hints: &Hints) -> anyhow::Result<(
         if cur.table(key).is_some() {
             continue;
         }
-        let (t, c) = split_key(key, |t| cur.table(t).is_some()).map_err(|_| {
-            anyhow::anyhow!("hints: accept_loss {key:?} is not a live table or table.column")
-        })?;
+        let (t, c) = split_key(key, |t| cur.table(t).is_some())
+            .map_err(|_| anyhow::anyhow!("hints: accept_loss {key:?} is not a live table or table.column"))?;
         if cur.table(t).and_then(|t| t.column(c)).is_none() {
             bail!("hints: accept_loss {key:?}: live table {t:?} has no column {c:?}");
         }
@@ -296,12 +276,7 @@ pub fn diff(cur: &Schema, tgt: &Schema, hints: &Hints) -> anyhow::Result<Diff> {
     // Target table name -> current table name.
     let mut source_of: BTreeMap<&str, &str> = BTreeMap::new();
     for t in &tgt.tables {
-        let renamed_from = hints
-            .renames
-            .tables
-            .iter()
-            .find(|(_, new)| *new == &t.name)
-            .map(|(old, _)| old.as_str());
+        let renamed_from = hints.renames.tables.iter().find(|(_, new)| *new == &t.name).map(|(old, _)| old.as_str());
         if let Some(old) = renamed_from {
             source_of.insert(&t.name, old);
         } else if cur.table(&t.name).is_some() && !hints.renames.tables.contains_key(&t.name) {
@@ -348,11 +323,7 @@ fn diff_table(
     cur: &Schema,
     out: &mut Vec<Change>,
 ) -> TableMap {
-    let mut map = TableMap {
-        current: ct.name.clone(),
-        target: tt.name.clone(),
-        columns: BTreeMap::new(),
-    };
+    let mut map = TableMap { current: ct.name.clone(), target: tt.name.clone(), columns: BTreeMap::new() };
     let with_old = |mut c: Change| {
         if ct.name != tt.name {
             c.old_table = Some(ct.name.clone());
@@ -376,43 +347,23 @@ fn diff_table(
             map.columns.insert(c.name.clone(), c.name.clone());
         }
     }
-    let dropped: Vec<&Column> = ct
-        .columns
-        .iter()
-        .filter(|c| !map.columns.values().any(|o| o == &c.name))
-        .collect();
-    let added: Vec<&Column> = tt
-        .columns
-        .iter()
-        .filter(|c| !map.columns.contains_key(&c.name))
-        .collect();
+    let dropped: Vec<&Column> = ct.columns.iter().filter(|c| !map.columns.values().any(|o| o == &c.name)).collect();
+    let added: Vec<&Column> = tt.columns.iter().filter(|c| !map.columns.contains_key(&c.name)).collect();
 
     // Rename inference, one family at a time.
     let mut ambiguous_added: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut ambiguous_dropped: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut inferred: Vec<String> = Vec::new();
     let mut weak: BTreeMap<String, String> = BTreeMap::new();
-    let families: std::collections::BTreeSet<Family> =
-        added.iter().map(|c| Family::of(&c.data_type)).collect();
+    let families: std::collections::BTreeSet<Family> = added.iter().map(|c| Family::of(&c.data_type)).collect();
     for fam in families {
-        let d: Vec<&&Column> = dropped
-            .iter()
-            .filter(|c| Family::of(&c.data_type) == fam)
-            .collect();
-        let a: Vec<&&Column> = added
-            .iter()
-            .filter(|c| Family::of(&c.data_type) == fam)
-            .collect();
+        let d: Vec<&&Column> = dropped.iter().filter(|c| Family::of(&c.data_type) == fam).collect();
+        let a: Vec<&&Column> = added.iter().filter(|c| Family::of(&c.data_type) == fam).collect();
         if d.is_empty() {
             continue;
         }
         if d.len() == 1 && a.len() == 1 {
-            let pos = |t: &Table, n: &str| {
-                t.columns
-                    .iter()
-                    .position(|c| c.name == n)
-                    .unwrap_or(usize::MAX)
-            };
+            let pos = |t: &Table, n: &str| t.columns.iter().position(|c| c.name == n).unwrap_or(usize::MAX);
             let score = rename_score(d[0], a[0], pos(ct, &d[0].name), pos(tt, &a[0].name));
             if score >= RENAME_THRESHOLD {
                 map.columns.insert(a[0].name.clone(), d[0].name.clone());
@@ -424,23 +375,13 @@ fn diff_table(
         }
         for ac in &a {
             let mut cands: Vec<&str> = d.iter().map(|c| c.name.as_str()).collect();
-            cands.sort_by(|x, y| {
-                name_similarity(y, &ac.name).total_cmp(&name_similarity(x, &ac.name))
-            });
-            ambiguous_added.insert(
-                ac.name.clone(),
-                cands.iter().map(|s| s.to_string()).collect(),
-            );
+            cands.sort_by(|x, y| name_similarity(y, &ac.name).total_cmp(&name_similarity(x, &ac.name)));
+            ambiguous_added.insert(ac.name.clone(), cands.iter().map(|s| s.to_string()).collect());
         }
         for dc in &d {
             let mut cands: Vec<&str> = a.iter().map(|c| c.name.as_str()).collect();
-            cands.sort_by(|x, y| {
-                name_similarity(y, &dc.name).total_cmp(&name_similarity(x, &dc.name))
-            });
-            ambiguous_dropped.insert(
-                dc.name.clone(),
-                cands.iter().map(|s| s.to_string()).collect(),
-            );
+            cands.sort_by(|x, y| name_similarity(y, &dc.name).total_cmp(&name_similarity(x, &dc.name)));
+            ambiguous_dropped.insert(dc.name.clone(), cands.iter().map(|s| s.to_string()).collect());
         }
     }
 
@@ -498,21 +439,11 @@ fn diff_table(
     // target's so a renamed column does not look like a new index.
     let rename = |cols: &[String]| -> Vec<String> {
         cols.iter()
-            .map(|c| {
-                map.columns
-                    .iter()
-                    .find(|(_, o)| *o == c)
-                    .map(|(n, _)| n.clone())
-                    .unwrap_or_else(|| c.clone())
-            })
+            .map(|c| map.columns.iter().find(|(_, o)| *o == c).map(|(n, _)| n.clone()).unwrap_or_else(|| c.clone()))
             .collect()
     };
     let ref_table_now = |t: &str| -> String {
-        source_of
-            .iter()
-            .find(|(_, o)| **o == t)
-            .map(|(n, _)| n.to_string())
-            .unwrap_or_else(|| t.to_string())
+        source_of.iter().find(|(_, o)| **o == t).map(|(n, _)| n.to_string()).unwrap_or_else(|| t.to_string())
     };
     if rename(&ct.primary_key) != tt.primary_key {
         let mut ch = with_old(Change::new(Kind::PrimaryKeyChanged, &tt.name));
@@ -538,18 +469,9 @@ fn diff_table(
             out.push(ch);
         }
     }
-    let index_key =
-        |i: &Index, cols: Vec<String>| (cols, i.unique, i.predicate.as_deref().map(norm_expr));
-    let cur_idx: Vec<_> = ct
-        .indexes
-        .iter()
-        .map(|i| index_key(i, rename(&i.columns)))
-        .collect();
-    let tgt_idx: Vec<_> = tt
-        .indexes
-        .iter()
-        .map(|i| index_key(i, i.columns.clone()))
-        .collect();
+    let index_key = |i: &Index, cols: Vec<String>| (cols, i.unique, i.predicate.as_deref().map(norm_expr));
+    let cur_idx: Vec<_> = ct.indexes.iter().map(|i| index_key(i, rename(&i.columns))).collect();
+    let tgt_idx: Vec<_> = tt.indexes.iter().map(|i| index_key(i, i.columns.clone())).collect();
     for (i, k) in ct.indexes.iter().zip(&cur_idx) {
         if !tgt_idx.contains(k) {
             let mut ch = with_old(Change::new(Kind::IndexDropped, &tt.name));
@@ -580,12 +502,7 @@ fn diff_table(
                     .ref_columns
                     .iter()
                     .map(|c| {
-                        hints
-                            .renames
-                            .columns
-                            .get(&format!("{}.{c}", f.ref_table))
-                            .cloned()
-                            .unwrap_or_else(|| c.clone())
+                        hints.renames.columns.get(&format!("{}.{c}", f.ref_table)).cloned().unwrap_or_else(|| c.clone())
                     })
                     .collect(),
                 _ => f.ref_columns.clone(),
@@ -596,14 +513,7 @@ fn diff_table(
     let tgt_fk: Vec<_> = tt
         .foreign_keys
         .iter()
-        .map(|f| {
-            fk_key(
-                f,
-                f.columns.clone(),
-                f.ref_table.clone(),
-                f.ref_columns.clone(),
-            )
-        })
+        .map(|f| fk_key(f, f.columns.clone(), f.ref_table.clone(), f.ref_columns.clone()))
         .collect();
     for (f, k) in ct.foreign_keys.iter().zip(&cur_fk) {
         if !tgt_fk.contains(k) {
@@ -645,12 +555,7 @@ mod tests {
     use super::*;
 
     fn col(name: &str, ty: &str) -> Column {
-        Column {
-            name: name.into(),
-            data_type: ty.into(),
-            nullable: true,
-            ..Default::default()
-        }
+        Column { name: name.into(), data_type: ty.into(), nullable: true, ..Default::default() }
     }
 
     fn schema(cols: Vec<Column>) -> Schema {
@@ -666,45 +571,24 @@ mod tests {
     }
 
     fn kinds(d: &Diff) -> Vec<(Kind, Option<String>)> {
-        d.changes
-            .iter()
-            .map(|c| (c.kind(), c.column.clone()))
-            .collect()
+        d.changes.iter().map(|c| (c.kind(), c.column.clone())).collect()
     }
 
     #[test]
     fn rename_is_inferred_when_one_column_of_same_family_swaps() {
         let cur = schema(vec![col("id", "integer"), col("name_l10n", "varchar(128)")]);
-        let tgt = schema(vec![
-            col("id", "integer"),
-            col("local_name", "varchar(128)"),
-        ]);
+        let tgt = schema(vec![col("id", "integer"), col("local_name", "varchar(128)")]);
         let d = diff(&cur, &tgt, &Hints::default()).unwrap();
-        assert_eq!(
-            kinds(&d),
-            vec![(Kind::ColumnRenamed, Some("local_name".into()))]
-        );
+        assert_eq!(kinds(&d), vec![(Kind::ColumnRenamed, Some("local_name".into()))]);
         assert_eq!(d.kept["t"].columns["local_name"], "name_l10n");
     }
 
     #[test]
     fn two_candidates_of_one_family_are_ambiguous_and_ranked_by_name() {
-        let cur = schema(vec![
-            col("id", "integer"),
-            col("fname", "varchar(64)"),
-            col("lname", "varchar(64)"),
-        ]);
-        let tgt = schema(vec![
-            col("id", "integer"),
-            col("first_name", "varchar(64)"),
-            col("last_name", "varchar(64)"),
-        ]);
+        let cur = schema(vec![col("id", "integer"), col("fname", "varchar(64)"), col("lname", "varchar(64)")]);
+        let tgt = schema(vec![col("id", "integer"), col("first_name", "varchar(64)"), col("last_name", "varchar(64)")]);
         let d = diff(&cur, &tgt, &Hints::default()).unwrap();
-        let added: Vec<_> = d
-            .changes
-            .iter()
-            .filter(|c| c.kind() == Kind::ColumnAdded)
-            .collect();
+        let added: Vec<_> = d.changes.iter().filter(|c| c.kind() == Kind::ColumnAdded).collect();
         assert_eq!(added.len(), 2);
         assert_eq!(added[0].candidates[0], "fname");
         assert_eq!(added[1].candidates[0], "lname");
@@ -714,23 +598,12 @@ mod tests {
     fn a_lone_pair_with_a_narrower_type_another_name_and_place_is_not_a_rename() {
         // The demo's office table: fax varchar(32) went away, code varchar(16) came at another
         // place. Carrying fax numbers into office codes would be silent corruption.
-        let cur = schema(vec![
-            col("id", "integer"),
-            col("phone", "varchar(32)"),
-            col("fax", "varchar(32)"),
-        ]);
-        let tgt = schema(vec![
-            col("id", "integer"),
-            col("code", "varchar(16)"),
-            col("phone", "varchar(32)"),
-        ]);
+        let cur = schema(vec![col("id", "integer"), col("phone", "varchar(32)"), col("fax", "varchar(32)")]);
+        let tgt = schema(vec![col("id", "integer"), col("code", "varchar(16)"), col("phone", "varchar(32)")]);
         let d = diff(&cur, &tgt, &Hints::default()).unwrap();
         assert_eq!(
             kinds(&d),
-            vec![
-                (Kind::ColumnDropped, Some("fax".into())),
-                (Kind::ColumnAdded, Some("code".into()))
-            ]
+            vec![(Kind::ColumnDropped, Some("fax".into())), (Kind::ColumnAdded, Some("code".into()))]
         );
         assert_eq!(d.changes[0].possible_rename.as_deref(), Some("code"));
     }
@@ -742,10 +615,7 @@ mod tests {
         let d = diff(&cur, &tgt, &Hints::default()).unwrap();
         assert_eq!(
             kinds(&d),
-            vec![
-                (Kind::ColumnDropped, Some("fax".into())),
-                (Kind::ColumnAdded, Some("beds".into()))
-            ]
+            vec![(Kind::ColumnDropped, Some("fax".into())), (Kind::ColumnAdded, Some("beds".into()))]
         );
     }
 

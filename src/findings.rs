@@ -67,18 +67,10 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
     let key = format!("{}.{col}", ch.table);
     let rows = e.rows.unwrap_or(0);
     let (verdict, message, accepted) = match ch.kind() {
-        Kind::TableAdded => (
-            Auto,
-            format!("new table {}, created empty", q(&ch.table)),
-            false,
-        ),
+        Kind::TableAdded => (Auto, format!("new table {}, created empty", q(&ch.table)), false),
         Kind::TableDropped => {
             if rows == 0 {
-                (
-                    Auto,
-                    format!("table {} is empty and is dropped", q(&ch.table)),
-                    false,
-                )
+                (Auto, format!("table {} is empty and is dropped", q(&ch.table)), false)
             } else {
                 let ok = hints.accepts_loss(&ch.table, None);
                 (
@@ -93,14 +85,8 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
                 )
             }
         }
-        Kind::TableRenamed => (
-            Auto,
-            format!("table {} renamed to {}", q(ch.source_table()), q(&ch.table)),
-            false,
-        ),
-        Kind::TableSplit | Kind::TableMerged => {
-            (Human, "table split/merge needs a human".into(), false)
-        }
+        Kind::TableRenamed => (Auto, format!("table {} renamed to {}", q(ch.source_table()), q(&ch.table)), false),
+        Kind::TableSplit | Kind::TableMerged => (Human, "table split/merge needs a human".into(), false),
         Kind::ColumnAdded => {
             let to = ch.to.clone().unwrap_or_default();
             if !ch.candidates.is_empty() {
@@ -120,9 +106,7 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
                     format!(
                         "new column {}{}",
                         q(&key),
-                        to.default
-                            .map(|d| format!(" with default {d}"))
-                            .unwrap_or_default()
+                        to.default.map(|d| format!(" with default {d}")).unwrap_or_default()
                     ),
                     false,
                 )
@@ -137,11 +121,7 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
                     false,
                 )
             } else if rows == 0 {
-                (
-                    Auto,
-                    format!("new NOT NULL column {} on an empty table", q(&key)),
-                    false,
-                )
+                (Auto, format!("new NOT NULL column {} on an empty table", q(&key)), false)
             } else {
                 (
                     Human,
@@ -168,11 +148,7 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
                     false,
                 )
             } else if lost == 0 {
-                (
-                    Auto,
-                    format!("column {} is dropped; it holds no values", q(&key)),
-                    false,
-                )
+                (Auto, format!("column {} is dropped; it holds no values", q(&key)), false)
             } else {
                 let ok = hints.accepts_loss(&ch.table, Some(&col));
                 (
@@ -195,17 +171,9 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
             Auto,
             format!(
                 "column {} renamed to {}{}; the data is carried",
-                q(&format!(
-                    "{}.{}",
-                    ch.table,
-                    ch.old_column.clone().unwrap_or_default()
-                )),
+                q(&format!("{}.{}", ch.table, ch.old_column.clone().unwrap_or_default())),
                 q(&col),
-                if ch.hinted {
-                    " (hint)"
-                } else {
-                    " (inferred: the only column of its type family that swapped)"
-                }
+                if ch.hinted { " (hint)" } else { " (inferred: the only column of its type family that swapped)" }
             ),
             false,
         ),
@@ -216,11 +184,7 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
             if !to_not_null {
                 (Auto, format!("column {} now allows NULL", q(&key)), false)
             } else if nulls == 0 {
-                (
-                    Auto,
-                    format!("column {} becomes NOT NULL; no row has NULL", q(&key)),
-                    false,
-                )
+                (Auto, format!("column {} becomes NOT NULL; no row has NULL", q(&key)), false)
             } else if let Some(d) = hints.defaults.get(&key) {
                 (
                     Auto,
@@ -249,32 +213,18 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
             format!(
                 "default of {} changes from {} to {}",
                 q(&key),
-                ch.from
-                    .as_ref()
-                    .and_then(|c| c.default.clone())
-                    .unwrap_or_else(|| "none".into()),
-                ch.to
-                    .as_ref()
-                    .and_then(|c| c.default.clone())
-                    .unwrap_or_else(|| "none".into())
+                ch.from.as_ref().and_then(|c| c.default.clone()).unwrap_or_else(|| "none".into()),
+                ch.to.as_ref().and_then(|c| c.default.clone()).unwrap_or_else(|| "none".into())
             ),
             false,
         ),
         Kind::PrimaryKeyChanged | Kind::UniqueAdded => {
-            let what = if ch.kind() == Kind::UniqueAdded {
-                "unique key"
-            } else {
-                "primary key"
-            };
+            let what = if ch.kind() == Kind::UniqueAdded { "unique key" } else { "primary key" };
             let cols = ch.columns.join(", ");
             let dups = e.duplicate_groups.unwrap_or(0);
             let nulls = e.nulls.unwrap_or(0);
             if let Some(why) = &e.unprobed {
-                (
-                    Human,
-                    format!("new {what} ({cols}) on {}: {why}", q(&ch.table)),
-                    false,
-                )
+                (Human, format!("new {what} ({cols}) on {}: {why}", q(&ch.table)), false)
             } else if dups > 0 {
                 (
                     Human,
@@ -311,13 +261,8 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
         Kind::ForeignKeyAdded => {
             let fk = ch.foreign_key.clone().unwrap_or_default();
             let orphans = e.orphans.unwrap_or(0);
-            let what = format!(
-                "{}({}) -> {}({})",
-                ch.table,
-                fk.columns.join(", "),
-                fk.ref_table,
-                fk.ref_columns.join(", ")
-            );
+            let what =
+                format!("{}({}) -> {}({})", ch.table, fk.columns.join(", "), fk.ref_table, fk.ref_columns.join(", "));
             if orphans > 0 {
                 (
                     Human,
@@ -329,88 +274,46 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
                     false,
                 )
             } else {
-                (
-                    Auto,
-                    format!("new foreign key {what}: every row has its parent"),
-                    false,
-                )
+                (Auto, format!("new foreign key {what}: every row has its parent"), false)
             }
         }
         Kind::CheckAdded => {
-            let expr = ch
-                .check
-                .as_ref()
-                .map(|c| c.expr.clone())
-                .unwrap_or_default();
+            let expr = ch.check.as_ref().map(|c| c.expr.clone()).unwrap_or_default();
             match (e.violations, &e.unprobed) {
-                (Some(0), _) => (
-                    Auto,
-                    format!("new check ({expr}) on {}: every row passes", q(&ch.table)),
-                    false,
-                ),
+                (Some(0), _) => (Auto, format!("new check ({expr}) on {}: every row passes", q(&ch.table)), false),
                 (Some(v), _) => (
                     Human,
-                    format!(
-                        "new check ({expr}) on {}: {} fail it",
-                        q(&ch.table),
-                        plural(v, "row would", "rows would")
-                    ),
+                    format!("new check ({expr}) on {}: {} fail it", q(&ch.table), plural(v, "row would", "rows would")),
                     false,
                 ),
                 (None, why) => (
                     Human,
-                    format!(
-                        "new check ({expr}) on {}: {}",
-                        q(&ch.table),
-                        why.clone().unwrap_or_default()
-                    ),
+                    format!("new check ({expr}) on {}: {}", q(&ch.table), why.clone().unwrap_or_default()),
                     false,
                 ),
             }
         }
-        Kind::UniqueDropped => (
-            Auto,
-            format!(
-                "unique key ({}) on {} is dropped",
-                ch.columns.join(", "),
-                q(&ch.table)
-            ),
-            false,
-        ),
-        Kind::IndexAdded => (
-            Auto,
-            format!("new index on {}({})", q(&ch.table), ch.columns.join(", ")),
-            false,
-        ),
+        Kind::UniqueDropped => {
+            (Auto, format!("unique key ({}) on {} is dropped", ch.columns.join(", "), q(&ch.table)), false)
+        }
+        Kind::IndexAdded => (Auto, format!("new index on {}({})", q(&ch.table), ch.columns.join(", ")), false),
         Kind::IndexDropped => (
             Auto,
             format!(
                 "index {} on {} is dropped",
-                ch.index
-                    .as_ref()
-                    .map(|i| i.name.clone())
-                    .unwrap_or_default(),
+                ch.index.as_ref().map(|i| i.name.clone()).unwrap_or_default(),
                 q(&ch.table)
             ),
             false,
         ),
-        Kind::ForeignKeyDropped => (
-            Auto,
-            format!(
-                "foreign key {}({}) is dropped",
-                ch.table,
-                ch.columns.join(", ")
-            ),
-            false,
-        ),
+        Kind::ForeignKeyDropped => {
+            (Auto, format!("foreign key {}({}) is dropped", ch.table, ch.columns.join(", ")), false)
+        }
         Kind::CheckDropped => (
             Auto,
             format!(
                 "check ({}) on {} is dropped",
-                ch.check
-                    .as_ref()
-                    .map(|c| c.expr.clone())
-                    .unwrap_or_default(),
+                ch.check.as_ref().map(|c| c.expr.clone()).unwrap_or_default(),
                 q(&ch.table)
             ),
             false,
@@ -430,26 +333,14 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
 
 fn type_change(ch: &Change, e: &Evidence, hints: &Hints, key: &str) -> (Verdict, String, bool) {
     use Verdict::*;
-    let (from, to) = (
-        ch.from.clone().unwrap_or_default(),
-        ch.to.clone().unwrap_or_default(),
-    );
-    let change = format!(
-        "{} changes type from {} to {}",
-        q(key),
-        from.data_type,
-        to.data_type
-    );
+    let (from, to) = (ch.from.clone().unwrap_or_default(), ch.to.clone().unwrap_or_default());
+    let change = format!("{} changes type from {} to {}", q(key), from.data_type, to.data_type);
     let fails = e.cast_failures.unwrap_or(0);
     let long = e.too_long.unwrap_or(0);
     let distinct = e.distinct.unwrap_or(0);
     if hints.values.contains_key(key) {
         return if fails == 0 && long == 0 {
-            (
-                Auto,
-                format!("{change}: the value map covers every live value"),
-                false,
-            )
+            (Auto, format!("{change}: the value map covers every live value"), false)
         } else {
             (
                 Human,
@@ -485,10 +376,7 @@ fn type_change(ch: &Change, e: &Evidence, hints: &Hints, key: &str) -> (Verdict,
         );
     }
     let (ff, tf) = (Family::of(&from.data_type), Family::of(&to.data_type));
-    let coded = matches!(
-        ff,
-        Family::Integer | Family::Decimal | Family::Float | Family::Boolean
-    );
+    let coded = matches!(ff, Family::Integer | Family::Decimal | Family::Float | Family::Boolean);
     if tf == Family::Text && coded && distinct > 0 {
         return (
             Human,
@@ -505,16 +393,10 @@ fn type_change(ch: &Change, e: &Evidence, hints: &Hints, key: &str) -> (Verdict,
 
 /// The overall verdict: the worst of all findings.
 pub fn overall(findings: &[Finding]) -> Verdict {
-    findings
-        .iter()
-        .map(|f| f.verdict)
-        .max()
-        .unwrap_or(Verdict::Auto)
+    findings.iter().map(|f| f.verdict).max().unwrap_or(Verdict::Auto)
 }
 
 /// Whether the script may run: nothing for a human, and every loss accepted.
 pub fn runnable(findings: &[Finding]) -> bool {
-    findings
-        .iter()
-        .all(|f| f.verdict == Verdict::Auto || (f.verdict == Verdict::Lossy && f.accepted))
+    findings.iter().all(|f| f.verdict == Verdict::Auto || (f.verdict == Verdict::Lossy && f.accepted))
 }

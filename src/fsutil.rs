@@ -6,12 +6,8 @@ use std::path::Path;
 
 /// Create `dir` (and parents) and make it private to this user.
 pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| {
-        format!(
-            "cannot create workdir {}: check the path and its permissions",
-            dir.display()
-        )
-    })?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create workdir {}: check the path and its permissions", dir.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -35,11 +31,9 @@ pub fn private_file(path: &Path) -> anyhow::Result<()> {
 /// Write a file through a temporary name and rename it into place, private from the start.
 pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
     std::io::Write::write_all(&mut tmp, contents)?;
     tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
     private_file(path)
 }

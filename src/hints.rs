@@ -43,7 +43,8 @@ pub struct Renames {
 #[serde(deny_unknown_fields)]
 pub struct Merge {
     pub from: Vec<String>,
-    #[serde(default)]
+    /// YAML 1.1 tools (PyYAML) read the key `on` as the boolean true and write it back as `true`.
+    #[serde(default, alias = "true")]
     pub on: BTreeMap<String, String>,
 }
 
@@ -56,31 +57,23 @@ fn scalar_text(v: &serde_yaml::Value) -> Result<String, String> {
     }
 }
 
-fn scalar_map<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<BTreeMap<String, String>, D::Error> {
+fn scalar_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
     let raw: BTreeMap<String, serde_yaml::Value> = BTreeMap::deserialize(d)?;
     raw.into_iter()
         .map(|(k, v)| {
-            scalar_text(&v)
-                .map(|v| (k.clone(), v))
-                .map_err(|e| serde::de::Error::custom(format!("{k}: {e}")))
+            scalar_text(&v).map(|v| (k.clone(), v)).map_err(|e| serde::de::Error::custom(format!("{k}: {e}")))
         })
         .collect()
 }
 
-fn scalar_maps<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<BTreeMap<String, BTreeMap<String, String>>, D::Error> {
+fn scalar_maps<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, BTreeMap<String, String>>, D::Error> {
     let raw: BTreeMap<String, serde_yaml::Mapping> = BTreeMap::deserialize(d)?;
     let mut out = BTreeMap::new();
     for (col, map) in raw {
         let mut m = BTreeMap::new();
         for (k, v) in map {
-            let k = scalar_text(&k)
-                .map_err(|e| serde::de::Error::custom(format!("values.{col}: {e}")))?;
-            let v = scalar_text(&v)
-                .map_err(|e| serde::de::Error::custom(format!("values.{col}.{k}: {e}")))?;
+            let k = scalar_text(&k).map_err(|e| serde::de::Error::custom(format!("values.{col}: {e}")))?;
+            let v = scalar_text(&v).map_err(|e| serde::de::Error::custom(format!("values.{col}.{k}: {e}")))?;
             m.insert(k, v);
         }
         out.insert(col, m);
@@ -93,13 +86,12 @@ impl Hints {
         if text.trim().is_empty() {
             return Ok(Hints::default());
         }
-        serde_yaml::from_str(text)
-            .with_context(|| format!("hints file {} is not valid: fix it", origin.display()))
+        serde_yaml::from_str(text).with_context(|| format!("hints file {} is not valid: fix it", origin.display()))
     }
 
     pub fn load(path: &Path) -> anyhow::Result<Hints> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read hints file {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read hints file {}", path.display()))?;
         Hints::parse(&text, path)
     }
 
@@ -128,10 +120,7 @@ impl Hints {
 }
 
 /// Split a `table.column` hint key against the tables that exist (names may hold dots).
-pub fn split_key<'a>(
-    key: &'a str,
-    table_exists: impl Fn(&str) -> bool,
-) -> anyhow::Result<(&'a str, &'a str)> {
+pub fn split_key<'a>(key: &'a str, table_exists: impl Fn(&str) -> bool) -> anyhow::Result<(&'a str, &'a str)> {
     for (i, _) in key.match_indices('.') {
         let (t, c) = (&key[..i], &key[i + 1..]);
         if table_exists(t) {
@@ -152,11 +141,7 @@ mod tests {
 
     #[test]
     fn value_map_keys_may_be_numbers_in_yaml() {
-        let h = Hints::parse(
-            "values:\n  org_office.type: { 1: First, 2: Second }\n",
-            Path::new("h.yaml"),
-        )
-        .unwrap();
+        let h = Hints::parse("values:\n  org_office.type: { 1: First, 2: Second }\n", Path::new("h.yaml")).unwrap();
         assert_eq!(h.values["org_office.type"]["1"], "First");
     }
 

@@ -79,10 +79,9 @@ impl Prober<'_> {
             if self.current.table(&src).is_none() {
                 continue; // a new table: nothing to measure
             }
-            let agg = per_table.entry(src.clone()).or_insert_with(|| Aggregates {
-                exprs: vec!["count(*)".into()],
-                targets: vec![],
-            });
+            let agg = per_table
+                .entry(src.clone())
+                .or_insert_with(|| Aggregates { exprs: vec!["count(*)".into()], targets: vec![] });
             let old_col = ch.old_column.clone().or(ch.column.clone());
             let col_sql = old_col.as_deref().map(|c| self.q(c));
             let mut add = |expr: String, field: Field| {
@@ -96,10 +95,7 @@ impl Prober<'_> {
                     }
                 }
                 Kind::ColumnAdded if !ch.candidates.is_empty() => {
-                    add(
-                        format!("count({})", self.q(&ch.candidates[0])),
-                        Field::NonNull,
-                    );
+                    add(format!("count({})", self.q(&ch.candidates[0])), Field::NonNull);
                 }
                 Kind::ColumnNullabilityChanged => {
                     if let Some(c) = &col_sql {
@@ -112,21 +108,16 @@ impl Prober<'_> {
                     };
                     add(format!("count(DISTINCT {c})"), Field::Distinct);
                     add(format!("count(*) - count({c})"), Field::Nulls);
-                    if let Some(cond) = self.failure_condition(ch, c) {
+                    if let Some(cond) = self.failure_condition(ch, c)? {
                         add(
-                            format!(
-                                "sum(CASE WHEN {c} IS NOT NULL AND NOT ({cond}) THEN 1 ELSE 0 END)"
-                            ),
+                            format!("sum(CASE WHEN {c} IS NOT NULL AND NOT ({cond}) THEN 1 ELSE 0 END)"),
                             Field::CastFailures,
                         );
                     }
                     if let Some(limit) = char_limit(&to.data_type) {
                         if char_limit(&from.data_type).is_none_or(|l| l > limit) {
                             let len = self.conn.char_length(&self.conn.as_text(c));
-                            add(
-                                format!("sum(CASE WHEN {len} > {limit} THEN 1 ELSE 0 END)"),
-                                Field::TooLong,
-                            );
+                            add(format!("sum(CASE WHEN {len} > {limit} THEN 1 ELSE 0 END)"), Field::TooLong);
                         }
                     }
                 }
@@ -135,19 +126,9 @@ impl Prober<'_> {
         }
         for (table, agg) in &per_table {
             let sql = format!("SELECT {} FROM {}", agg.exprs.join(", "), self.q(table));
-            let row = self
-                .conn
-                .query(&sql)?
-                .into_iter()
-                .next()
-                .unwrap_or_default();
+            let row = self.conn.query(&sql)?.into_iter().next().unwrap_or_default();
             let num = |k: usize| {
-                row.get(k)
-                    .cloned()
-                    .flatten()
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .map(|f| f as i64)
-                    .unwrap_or(0)
+                row.get(k).cloned().flatten().and_then(|v| v.parse::<f64>().ok()).map(|f| f as i64).unwrap_or(0)
             };
             let rows = num(0);
             for (i, ch) in diff.changes.iter().enumerate() {
@@ -178,12 +159,12 @@ impl Prober<'_> {
     }
 
     /// A SQL condition true when a non-NULL value of `c` survives the type change.
-    fn failure_condition(&self, ch: &Change, c: &str) -> Option<String> {
-        let (from, to) = (ch.from.as_ref()?, ch.to.as_ref()?);
+    fn failure_condition(&mut self, ch: &Change, c: &str) -> anyhow::Result<Option<String>> {
+        let (Some(from), Some(to)) = (ch.from.as_ref(), ch.to.as_ref()) else { return Ok(None) };
         let key = format!("{}.{}", ch.table, ch.column.as_deref().unwrap_or(""));
         if let Some(map) = self.hints.values.get(&key) {
             let keys: Vec<String> = map.keys().map(|k| self.dialect.literal(k)).collect();
-            return Some(format!("{} IN ({})", self.conn.as_text(c), keys.join(", ")));
+            return Ok(Some(format!("{} IN ({})", self.conn.as_text(c), keys.join(", "))));
         }
         self.conn.castable(c, &from.data_type, &to.data_type)
     }
@@ -201,11 +182,7 @@ impl Prober<'_> {
                     .take(r.len().saturating_sub(1).max(1))
                     .map(|v| v.clone().unwrap_or_else(|| "NULL".into()))
                     .collect();
-                let count = if r.len() > 1 {
-                    r.last().cloned().flatten()
-                } else {
-                    None
-                };
+                let count = if r.len() > 1 { r.last().cloned().flatten() } else { None };
                 match count {
                     Some(n) if n == "1" => format!("{} (1 row)", vals.join(", ")),
                     Some(n) => format!("{} ({n} rows)", vals.join(", ")),
@@ -227,16 +204,10 @@ impl Prober<'_> {
         let old = |c: &str| map.and_then(|m| m.columns.get(c)).cloned();
         match ch.kind() {
             Kind::ColumnTypeChanged => {
-                let c = self.q(ch
-                    .old_column
-                    .as_deref()
-                    .or(ch.column.as_deref())
-                    .unwrap_or(""));
+                let c = self.q(ch.old_column.as_deref().or(ch.column.as_deref()).unwrap_or(""));
                 let txt = self.conn.as_text(&c);
                 if e.cast_failures.unwrap_or(0) > 0 {
-                    let cond = self
-                        .failure_condition(ch, &c)
-                        .unwrap_or_else(|| "1=1".into());
+                    let cond = self.failure_condition(ch, &c)?.unwrap_or_else(|| "1=1".into());
                     e.samples = self.sample(&format!(
                         "SELECT {txt}, count(*) FROM {t} WHERE {c} IS NOT NULL AND NOT ({cond}) GROUP BY {txt} ORDER BY count(*) DESC LIMIT {n}"
                     ))?;
@@ -253,17 +224,10 @@ impl Prober<'_> {
             }
             Kind::ColumnNullabilityChanged if e.nulls.unwrap_or(0) > 0 => {
                 let pk: Vec<String> = ct.primary_key.iter().map(|c| self.q(c)).collect();
-                let c = self.q(ch
-                    .old_column
-                    .as_deref()
-                    .or(ch.column.as_deref())
-                    .unwrap_or(""));
+                let c = self.q(ch.old_column.as_deref().or(ch.column.as_deref()).unwrap_or(""));
                 if !pk.is_empty() {
                     e.samples = self
-                        .sample(&format!(
-                            "SELECT {} FROM {t} WHERE {c} IS NULL LIMIT {n}",
-                            pk.join(", ")
-                        ))?
+                        .sample(&format!("SELECT {} FROM {t} WHERE {c} IS NULL LIMIT {n}", pk.join(", ")))?
                         .into_iter()
                         .map(|s| format!("{} = {s}", ct.primary_key.join(", ")))
                         .collect();
@@ -272,22 +236,20 @@ impl Prober<'_> {
             Kind::ColumnDropped if e.non_null.unwrap_or(0) > 0 => {
                 let c = self.q(ch.column.as_deref().unwrap_or(""));
                 let txt = self.conn.as_text(&c);
-                e.samples = self.sample(&format!(
-                    "SELECT DISTINCT {txt} FROM {t} WHERE {c} IS NOT NULL LIMIT {n}"
-                ))?;
+                e.samples = self.sample(&format!("SELECT DISTINCT {txt} FROM {t} WHERE {c} IS NOT NULL LIMIT {n}"))?;
             }
             Kind::UniqueAdded | Kind::PrimaryKeyChanged => {
                 let olds: Option<Vec<String>> = ch.columns.iter().map(|c| old(c)).collect();
                 let Some(olds) = olds else {
-                    e.unprobed = Some("a column of the key is new, so the live data cannot be checked for duplicates".into());
+                    e.unprobed =
+                        Some("a column of the key is new, so the live data cannot be checked for duplicates".into());
                     return Ok(());
                 };
                 if olds.is_empty() {
                     return Ok(());
                 }
                 let cols: Vec<String> = olds.iter().map(|c| self.q(c)).collect();
-                let not_null: Vec<String> =
-                    cols.iter().map(|c| format!("{c} IS NOT NULL")).collect();
+                let not_null: Vec<String> = cols.iter().map(|c| format!("{c} IS NOT NULL")).collect();
                 let sql = format!(
                     "SELECT count(*) FROM (SELECT 1 AS one FROM {t} WHERE {} GROUP BY {} HAVING count(*) > 1) d",
                     not_null.join(" AND "),
@@ -297,12 +259,8 @@ impl Prober<'_> {
                 e.duplicate_groups = Some(dups);
                 e.probe_sql = Some(sql);
                 if ch.kind() == Kind::PrimaryKeyChanged {
-                    let any_null: Vec<String> =
-                        cols.iter().map(|c| format!("{c} IS NULL")).collect();
-                    e.nulls = Some(self.count(&format!(
-                        "SELECT count(*) FROM {t} WHERE {}",
-                        any_null.join(" OR ")
-                    ))?);
+                    let any_null: Vec<String> = cols.iter().map(|c| format!("{c} IS NULL")).collect();
+                    e.nulls = Some(self.count(&format!("SELECT count(*) FROM {t} WHERE {}", any_null.join(" OR ")))?);
                 }
                 if dups > 0 {
                     let texts: Vec<String> = cols.iter().map(|c| self.conn.as_text(c)).collect();
@@ -321,24 +279,17 @@ impl Prober<'_> {
                 let olds: Option<Vec<String>> = fk.columns.iter().map(|c| old(c)).collect();
                 let Some(olds) = olds else { return Ok(()) }; // new columns start NULL or default
                 let child: Vec<String> = olds.iter().map(|c| format!("c.{}", self.q(c))).collect();
-                let not_null: Vec<String> =
-                    child.iter().map(|c| format!("{c} IS NOT NULL")).collect();
+                let not_null: Vec<String> = child.iter().map(|c| format!("{c} IS NOT NULL")).collect();
                 // The parent as it is in the copy now: a kept table (maybe renamed), or a new one (empty).
                 let parent = diff.kept.get(&fk.ref_table);
                 let cond = match parent {
                     Some(pm) => {
-                        let prefs: Option<Vec<String>> = fk
-                            .ref_columns
-                            .iter()
-                            .map(|c| pm.columns.get(c).cloned())
-                            .collect();
+                        let prefs: Option<Vec<String>> =
+                            fk.ref_columns.iter().map(|c| pm.columns.get(c).cloned()).collect();
                         match prefs {
                             Some(prefs) => {
-                                let join: Vec<String> = child
-                                    .iter()
-                                    .zip(&prefs)
-                                    .map(|(c, p)| format!("p.{} = {c}", self.q(p)))
-                                    .collect();
+                                let join: Vec<String> =
+                                    child.iter().zip(&prefs).map(|(c, p)| format!("p.{} = {c}", self.q(p))).collect();
                                 format!(
                                     "NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
                                     self.q(&pm.current),
@@ -350,10 +301,7 @@ impl Prober<'_> {
                     }
                     None => "1=1".into(),
                 };
-                let sql = format!(
-                    "SELECT count(*) FROM {t} c WHERE {} AND {cond}",
-                    not_null.join(" AND ")
-                );
+                let sql = format!("SELECT count(*) FROM {t} c WHERE {} AND {cond}", not_null.join(" AND "));
                 let orphans = self.count(&sql)?;
                 e.orphans = Some(orphans);
                 e.probe_sql = Some(sql);
@@ -377,11 +325,7 @@ impl Prober<'_> {
                         e.violations = Some(v);
                         e.probe_sql = Some(sql);
                     }
-                    Err(err) => {
-                        e.unprobed = Some(format!(
-                            "the check cannot be evaluated on the live data: {err}"
-                        ))
-                    }
+                    Err(err) => e.unprobed = Some(format!("the check cannot be evaluated on the live data: {err}")),
                 }
             }
             _ => {}
@@ -391,12 +335,6 @@ impl Prober<'_> {
 
     fn count(&mut self, sql: &str) -> anyhow::Result<i64> {
         let rows = self.conn.query(sql)?;
-        Ok(rows
-            .first()
-            .and_then(|r| r.first())
-            .cloned()
-            .flatten()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0))
+        Ok(rows.first().and_then(|r| r.first()).cloned().flatten().and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 }

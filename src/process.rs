@@ -17,21 +17,14 @@ pub fn run(expr: duct::Expression, what: &str) -> anyhow::Result<String> {
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let text = if stderr.trim().is_empty() {
-            stdout
-        } else {
-            stderr
-        };
+        let text = if stderr.trim().is_empty() { stdout } else { stderr };
         let tail: Vec<&str> = text.trim().lines().rev().take(3).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         let status = match out.status.code() {
             Some(c) => format!("exit status {c}"),
             None => "killed by a signal".to_string(),
         };
-        bail!(
-            "{what} failed ({status}): {}",
-            crate::redact::url(&tail.join(" | "))
-        );
+        bail!("{what} failed ({status}): {}", crate::redact::url(&tail.join(" | ")));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

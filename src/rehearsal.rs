@@ -49,11 +49,7 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
     // The new code and what it expects.
     let (code_dir, commit) = match &cfg.app {
         Some(app) => {
-            say(&format!(
-                "checking out {} into {}",
-                app.revision,
-                app.checkout_dir.display()
-            ));
+            say(&format!("checking out {} into {}", app.revision, app.checkout_dir.display()));
             let c = checkout::checkout(app)?;
             (app.checkout_dir.clone(), Some(c.commit))
         }
@@ -66,29 +62,16 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
     // The test copy: live is only read here.
     say(&format!("cloning {} into its test copy", live.describe()));
     let cloned = live.clone_to_test_copy(&cfg.workdir)?;
-    let copy = cloned.test_copy;
+    let copy = &cloned.test_copy;
     let mut conn = copy.connect()?;
     let current = conn.introspect()?;
 
     let plan = diff::diff(&current, &target, &hints).map_err(exit::usage)?;
-    say(&format!(
-        "probing the data for {} change(s)",
-        plan.changes.len()
-    ));
-    let evidence = Prober {
-        conn: conn.as_mut(),
-        dialect,
-        current: &current,
-        hints: &hints,
-        samples: cfg.samples,
-    }
-    .probe(&plan)?;
-    let findings: Vec<Finding> = plan
-        .changes
-        .iter()
-        .zip(&evidence)
-        .map(|(c, e)| findings::judge(c, e, &hints))
-        .collect();
+    say(&format!("probing the data for {} change(s)", plan.changes.len()));
+    let evidence =
+        Prober { conn: conn.as_mut(), dialect, current: &current, hints: &hints, samples: cfg.samples }.probe(&plan)?;
+    let findings: Vec<Finding> =
+        plan.changes.iter().zip(&evidence).map(|(c, e)| findings::judge(c, e, &hints)).collect();
 
     let generated = script::render(&script::Inputs {
         dialect,
@@ -102,8 +85,8 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
     fsutil::write_private(&generated_path, generated.as_bytes())?;
     let (script_path, script_text) = match &opts.script {
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read the edited script {}", p.display()))?;
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("cannot read the edited script {}", p.display()))?;
             (p.clone(), text)
         }
         None => (generated_path, generated),
@@ -123,7 +106,21 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
         Some(reason) => Rehearsal::not_run(reason),
         None => {
             say("running the script on the test copy");
-            run_and_verify(conn.as_mut(), dialect, &script_text, &target, &plan, &hints)?
+            let mut r = run_and_verify(conn.as_mut(), dialect, &script_text, &target, &plan, &hints)?;
+            if r.status == Status::Failed && !dialect.transactional_ddl() && r.failed_line.is_some() {
+                // DDL committed statement by statement: rollback means restoring the copy from the
+                // dump it was cloned from.
+                say("the script failed; restoring the test copy from the dump (MySQL cannot roll DDL back)");
+                drop(conn);
+                copy.restore_test_copy(&cloned.backup)?;
+                r.reason = Some(format!(
+                    "the script failed; {} commits DDL statement by statement, so rollback meant restoring the test copy from {}: it is as it was before the run",
+                    dialect.name(),
+                    cloned.backup.display()
+                ));
+                conn = copy.connect()?;
+            }
+            r
         }
     };
     if rehearsal.status == Status::Passed {
@@ -196,10 +193,7 @@ fn load_hints(cfg: &Resolved, code_dir: &Path) -> anyhow::Result<Hints> {
     };
     match &cfg.sysadmin_hints {
         Some(p) if p.exists() => Ok(dev.overridden_by(Hints::load(p).map_err(exit::usage)?)),
-        Some(p) => Err(exit::usage(anyhow::anyhow!(
-            "sysadmin hints file {} does not exist",
-            p.display()
-        ))),
+        Some(p) => Err(exit::usage(anyhow::anyhow!("sysadmin hints file {} does not exist", p.display()))),
         None => Ok(dev),
     }
 }
@@ -232,10 +226,7 @@ fn run_and_verify(
             r.error = Some(format!("line {}: {}", f.line, f.message));
             r.failed_line = Some(f.line);
             r.failed_statement = Some(f.statement);
-            r.reason = Some(
-                "the script failed and was rolled back: the test copy is as it was before the run"
-                    .into(),
-            );
+            r.reason = Some("the script failed and was rolled back: the test copy is as it was before the run".into());
             return Ok(r);
         }
         Err(e) => return Ok(Rehearsal::not_run(e.to_string())),
@@ -259,32 +250,19 @@ fn run_and_verify(
 }
 
 fn next_steps(cfg: &Resolved, r: &Rehearsal, script: &Path, copy: &str) -> Vec<String> {
-    let config = cfg
-        .config_file
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "upgrade.yaml".into());
+    let config = cfg.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "upgrade.yaml".into());
     match r.status {
         Status::Passed => vec![
             format!("Point the new code at the test copy ({copy}) and let users test it."),
             format!("When satisfied: rehearse run --config {config} --live"),
         ],
         Status::NotRun => vec![
-            format!(
-                "Edit {} (decide each TODO(rehearse), or add hints), then:",
-                script.display()
-            ),
-            format!(
-                "rehearse run --config {config} --script {}",
-                script.display()
-            ),
+            format!("Edit {} (decide each TODO(rehearse), or add hints), then:", script.display()),
+            format!("rehearse run --config {config} --script {}", script.display()),
         ],
         Status::Failed => vec![
             format!("Fix {} at the failing statement, then:", script.display()),
-            format!(
-                "rehearse run --config {config} --script {}",
-                script.display()
-            ),
+            format!("rehearse run --config {config} --script {}", script.display()),
         ],
     }
 }

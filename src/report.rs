@@ -91,14 +91,8 @@ pub const FORMATS: &[&str] = &["text", "md", "json"];
 fn tera() -> anyhow::Result<tera::Tera> {
     let mut t = tera::Tera::default();
     t.add_raw_templates(vec![
-        (
-            "report.txt",
-            include_str!("../templates/report/report.txt.tera"),
-        ),
-        (
-            "report.md",
-            include_str!("../templates/report/report.md.tera"),
-        ),
+        ("report.txt", include_str!("../templates/report/report.txt.tera")),
+        ("report.md", include_str!("../templates/report/report.md.tera")),
     ])?;
     t.autoescape_on(vec![]);
     t.register_filter("wrap", wrap_filter);
@@ -121,11 +115,7 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> String {
     let mut lines: Vec<String> = Vec::new();
     let mut line = String::new();
     for word in text.split_whitespace() {
-        let limit = if lines.is_empty() {
-            width
-        } else {
-            width.saturating_sub(indent.chars().count())
-        };
+        let limit = if lines.is_empty() { width } else { width.saturating_sub(indent.chars().count()) };
         if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > limit {
             lines.push(std::mem::take(&mut line));
         }
@@ -146,12 +136,7 @@ pub fn use_colour() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-pub fn render(
-    value: &serde_json::Value,
-    format: &str,
-    colour: bool,
-    out: &mut impl Write,
-) -> anyhow::Result<()> {
+pub fn render(value: &serde_json::Value, format: &str, colour: bool, out: &mut impl Write) -> anyhow::Result<()> {
     if format == "json" {
         serde_json::to_writer_pretty(&mut *out, value)?;
         writeln!(out)?;
@@ -159,33 +144,14 @@ pub fn render(
     }
     let mut ctx = tera::Context::from_value(value.clone())?;
     let codes: BTreeMap<&str, &str> = if colour {
-        [
-            ("auto", "\x1b[32m"),
-            ("lossy", "\x1b[33m"),
-            ("human", "\x1b[31m"),
-            ("bold", "\x1b[1m"),
-            ("reset", "\x1b[0m"),
-        ]
-        .into()
+        [("auto", "\x1b[32m"), ("lossy", "\x1b[33m"), ("human", "\x1b[31m"), ("bold", "\x1b[1m"), ("reset", "\x1b[0m")]
+            .into()
     } else {
-        [
-            ("auto", ""),
-            ("lossy", ""),
-            ("human", ""),
-            ("bold", ""),
-            ("reset", ""),
-        ]
-        .into()
+        [("auto", ""), ("lossy", ""), ("human", ""), ("bold", ""), ("reset", "")].into()
     };
     ctx.insert("c", &codes);
-    let name = if format == "md" {
-        "report.md"
-    } else {
-        "report.txt"
-    };
-    let text = tera()?
-        .render(name, &ctx)
-        .context("cannot render the report")?;
+    let name = if format == "md" { "report.md" } else { "report.txt" };
+    let text = tera()?.render(name, &ctx).context("cannot render the report")?;
     let mut text = text.replace("\n\n\n", "\n\n");
     while text.contains("\n\n\n") {
         text = text.replace("\n\n\n", "\n\n");
@@ -196,21 +162,14 @@ pub fn render(
 
 pub fn load(workdir: &Path) -> anyhow::Result<serde_json::Value> {
     let p = workdir.join("report.json");
-    let text = std::fs::read_to_string(&p).with_context(|| {
-        format!(
-            "no report in {}: run `rehearse run` first",
-            workdir.display()
-        )
-    })?;
+    let text = std::fs::read_to_string(&p)
+        .with_context(|| format!("no report in {}: run `rehearse run` first", workdir.display()))?;
     Ok(serde_json::from_str(&text)?)
 }
 
 /// Write report.json and report.md into the workdir (0600: they hold sample values).
 pub fn save(workdir: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
-    crate::fsutil::write_private(
-        &workdir.join("report.json"),
-        serde_json::to_string_pretty(value)?.as_bytes(),
-    )?;
+    crate::fsutil::write_private(&workdir.join("report.json"), serde_json::to_string_pretty(value)?.as_bytes())?;
     let mut md = Vec::new();
     render(value, "md", false, &mut md)?;
     crate::fsutil::write_private(&workdir.join("report.md"), &md)

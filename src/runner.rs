@@ -27,15 +27,10 @@ pub struct Prepared {
 pub fn prepare(script: &str, dialect: Dialect) -> Result<Prepared, RunError> {
     let todos = sqltext::todo_lines(script);
     if let Some(first) = todos.first() {
-        return Err(RunError::TodoLeft {
-            count: todos.len(),
-            first: *first,
-        });
+        return Err(RunError::TodoLeft { count: todos.len(), first: *first });
     }
     let stmts = sqltext::split(script, dialect);
-    let begin = stmts
-        .iter()
-        .position(|s| sqltext::tx_control(&s.sql) == TxControl::Begin);
+    let begin = stmts.iter().position(|s| sqltext::tx_control(&s.sql) == TxControl::Begin);
     let (prelude, rest): (Vec<Statement>, Vec<Statement>) = match begin {
         Some(i) => {
             for s in &stmts[..i] {
@@ -69,17 +64,12 @@ pub fn prepare(script: &str, dialect: Dialect) -> Result<Prepared, RunError> {
 }
 
 fn is_session_setting(sql: &str) -> bool {
-    let first = sql
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_ascii_uppercase();
+    let first = sql.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
     matches!(first.as_str(), "PRAGMA" | "SET")
 }
 
 pub fn run(conn: &mut dyn Connection, p: &Prepared) -> Result<Vec<StatementTiming>, RunError> {
-    conn.run_in_transaction(&p.prelude, &p.body)
-        .map_err(RunError::Failed)
+    conn.run_in_transaction(&p.prelude, &p.body).map_err(RunError::Failed)
 }
 
 #[cfg(test)]
@@ -88,34 +78,19 @@ mod tests {
 
     #[test]
     fn a_todo_marker_stops_the_script_before_anything_runs() {
-        let e = prepare(
-            "BEGIN;\n-- TODO(rehearse): decide\nCOMMIT;",
-            Dialect::Sqlite,
-        )
-        .err()
-        .unwrap();
+        let e = prepare("BEGIN;\n-- TODO(rehearse): decide\nCOMMIT;", Dialect::Sqlite).err().unwrap();
         assert!(matches!(e, RunError::TodoLeft { count: 1, first: 2 }));
     }
 
     #[test]
     fn commit_in_the_middle_is_refused() {
-        let e = prepare(
-            "BEGIN;\nSELECT 1;\nCOMMIT;\nSELECT 2;\nCOMMIT;",
-            Dialect::Sqlite,
-        )
-        .err()
-        .unwrap();
+        let e = prepare("BEGIN;\nSELECT 1;\nCOMMIT;\nSELECT 2;\nCOMMIT;", Dialect::Sqlite).err().unwrap();
         assert!(matches!(e, RunError::Shape { line: 3, .. }), "{e}");
     }
 
     #[test]
     fn pragmas_before_begin_are_the_prelude() {
-        let p = prepare(
-            "PRAGMA foreign_keys = OFF;\nBEGIN;\nSELECT 1;\nCOMMIT;",
-            Dialect::Sqlite,
-        )
-        .ok()
-        .unwrap();
+        let p = prepare("PRAGMA foreign_keys = OFF;\nBEGIN;\nSELECT 1;\nCOMMIT;", Dialect::Sqlite).ok().unwrap();
         assert_eq!(p.prelude.len(), 1);
         assert_eq!(p.body.len(), 1);
         assert_eq!(p.body[0].line, 3);

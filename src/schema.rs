@@ -147,11 +147,7 @@ impl Family {
             Family::Text
         } else if base.contains("real") || base.contains("floa") || base.contains("doub") {
             Family::Float
-        } else if base.contains("blob")
-            || base.contains("binary")
-            || base == "bytea"
-            || base.is_empty()
-        {
+        } else if base.contains("blob") || base.contains("binary") || base == "bytea" || base.is_empty() {
             Family::Binary
         } else if base.starts_with("timestamp") || base.starts_with("time") {
             Family::Temporal
@@ -180,10 +176,7 @@ pub fn numeric_precision(data_type: &str) -> Option<(u32, u32)> {
     let close = data_type[open..].find(')')? + open;
     let mut parts = data_type[open + 1..close].split(',');
     let p = parts.next()?.trim().parse().ok()?;
-    let s = parts
-        .next()
-        .map(|s| s.trim().parse().unwrap_or(0))
-        .unwrap_or(0);
+    let s = parts.next().map(|s| s.trim().parse().unwrap_or(0)).unwrap_or(0);
     Some((p, s))
 }
 
@@ -315,11 +308,7 @@ mod tests {
         };
         let s = Schema {
             engine: "sqlite".into(),
-            tables: vec![
-                t("award", &["volunteer"]),
-                t("volunteer", &["org"]),
-                t("org", &[]),
-            ],
+            tables: vec![t("award", &["volunteer"]), t("volunteer", &["org"]), t("org", &[])],
         };
         let names: Vec<_> = s.fk_order().iter().map(|t| t.name.clone()).collect();
         assert_eq!(names, ["org", "volunteer", "award"]);

@@ -89,21 +89,10 @@ struct Todo {
 #[derive(Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 enum Op {
-    RenameColumn {
-        q_table: String,
-        from: String,
-        to: String,
-    },
-    AddColumn {
-        q_table: String,
-        column: ColumnDef,
-    },
-    DropIndex {
-        q_index: String,
-    },
-    CreateIndex {
-        sql: String,
-    },
+    RenameColumn { q_table: String, from: String, to: String },
+    AddColumn { q_table: String, column: ColumnDef },
+    DropIndex { q_index: String },
+    CreateIndex { sql: String },
 }
 
 #[derive(Serialize)]
@@ -136,10 +125,7 @@ pub struct Inputs<'a> {
 
 fn tera() -> anyhow::Result<tera::Tera> {
     let mut t = tera::Tera::default();
-    t.add_raw_templates(vec![(
-        "sqlite/script.sql",
-        include_str!("../templates/sqlite/script.sql.tera"),
-    )])?;
+    t.add_raw_templates(vec![("sqlite/script.sql", include_str!("../templates/sqlite/script.sql.tera"))])?;
     t.autoescape_on(vec![]);
     Ok(t)
 }
@@ -158,11 +144,7 @@ pub fn render(inp: &Inputs) -> anyhow::Result<String> {
         live_fingerprint: inp.current.fingerprint(),
         target_fingerprint: inp.target.fingerprint(),
         verdict: crate::findings::overall(inp.findings).as_str(),
-        summary: inp
-            .findings
-            .iter()
-            .map(|f| format!("[{}] {}", f.verdict.as_str(), f.message))
-            .collect(),
+        summary: inp.findings.iter().map(|f| format!("[{}] {}", f.verdict.as_str(), f.message)).collect(),
         renames: vec![],
         creates: vec![],
         sections: vec![],
@@ -170,22 +152,15 @@ pub fn render(inp: &Inputs) -> anyhow::Result<String> {
     };
     for f in inp.findings {
         match f.kind {
-            Kind::TableRenamed => ctx.renames.push(RenameTable {
-                from: q(f.change.source_table()),
-                to: q(&f.table),
-            }),
+            Kind::TableRenamed => ctx.renames.push(RenameTable { from: q(f.change.source_table()), to: q(&f.table) }),
             Kind::TableDropped => ctx.drops.push(DropTable {
                 name: f.table.clone(),
                 q: q(&f.table),
                 note: f.message.clone(),
-                todo: open(f)
-                    .then(|| format!("{} Remove this line to accept the loss.", f.message)),
+                todo: open(f).then(|| format!("{} Remove this line to accept the loss.", f.message)),
             }),
             Kind::TableAdded => {
-                let t = inp
-                    .target
-                    .table(&f.table)
-                    .expect("added table is in the target");
+                let t = inp.target.table(&f.table).expect("added table is in the target");
                 ctx.creates.push(CreateTable {
                     name: t.name.clone(),
                     q: q(&t.name),
@@ -201,10 +176,7 @@ pub fn render(inp: &Inputs) -> anyhow::Result<String> {
     // Kept tables with changes, in the target's foreign-key order.
     let mut by_table: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
     for f in inp.findings {
-        if !matches!(
-            f.kind,
-            Kind::TableAdded | Kind::TableDropped | Kind::TableRenamed
-        ) {
+        if !matches!(f.kind, Kind::TableAdded | Kind::TableDropped | Kind::TableRenamed) {
             by_table.entry(f.table.as_str()).or_default().push(f);
         }
     }
@@ -214,10 +186,7 @@ pub fn render(inp: &Inputs) -> anyhow::Result<String> {
         };
         ctx.sections.push(section(inp, t, fs));
     }
-    let mut out = tera()?.render(
-        &format!("{}/script.sql", d.name()),
-        &tera::Context::from_serialize(&ctx)?,
-    )?;
+    let mut out = tera()?.render(&format!("{}/script.sql", d.name()), &tera::Context::from_serialize(&ctx)?)?;
     // Blank-line runs left by template conditionals.
     while out.contains("\n\n\n") {
         out = out.replace("\n\n\n", "\n\n");
@@ -239,12 +208,7 @@ fn column_defs(t: &Table, d: Dialect) -> Vec<ColumnDef> {
 
 /// Table constraints as DDL fragments, for engines or snapshots without the table's own DDL.
 fn constraints(t: &Table, d: Dialect) -> Vec<String> {
-    let list = |cols: &[String]| {
-        cols.iter()
-            .map(|c| d.quote(c))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let list = |cols: &[String]| cols.iter().map(|c| d.quote(c)).collect::<Vec<_>>().join(", ");
     let mut out = Vec::new();
     if !t.primary_key.is_empty() {
         out.push(format!("PRIMARY KEY ({})", list(&t.primary_key)));
@@ -283,15 +247,8 @@ fn index_sql(t: &Table, d: Dialect) -> Vec<String> {
                 if i.unique { "UNIQUE " } else { "" },
                 d.quote(&i.name),
                 d.quote(&t.name),
-                i.columns
-                    .iter()
-                    .map(|c| d.quote(c))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                i.predicate
-                    .as_ref()
-                    .map(|p| format!(" WHERE {p}"))
-                    .unwrap_or_default()
+                i.columns.iter().map(|c| d.quote(c)).collect::<Vec<_>>().join(", "),
+                i.predicate.as_ref().map(|p| format!(" WHERE {p}")).unwrap_or_default()
             ),
         })
         .collect()
@@ -304,9 +261,7 @@ fn sqlite_in_place(f: &Finding) -> bool {
         Kind::ColumnAdded => {
             let c = f.change.to.clone().unwrap_or_default();
             let constant_default = c.default.as_deref().is_none_or(|d| !d.contains('('));
-            f.change.candidates.is_empty()
-                && (c.nullable || c.default.is_some())
-                && constant_default
+            f.change.candidates.is_empty() && (c.nullable || c.default.is_some()) && constant_default
         }
         _ => false,
     }
@@ -316,14 +271,9 @@ fn section(inp: &Inputs, t: &Table, fs: &[&Finding]) -> Section {
     let d = inp.dialect;
     let q = |s: &str| d.quote(s);
     let map = inp.diff.kept.get(&t.name).cloned().unwrap_or_default();
-    let mut s = Section {
-        table: t.name.clone(),
-        q: q(&t.name),
-        ..Default::default()
-    };
+    let mut s = Section { table: t.name.clone(), q: q(&t.name), ..Default::default() };
     for f in fs {
-        s.notes
-            .push(format!("[{}] {}", f.verdict.as_str(), f.message));
+        s.notes.push(format!("[{}] {}", f.verdict.as_str(), f.message));
     }
     let rebuild = fs.iter().any(|f| !sqlite_in_place(f));
     // Section TODOs: clean-ups a human decides on, drafted against the current table.
@@ -353,30 +303,21 @@ fn section(inp: &Inputs, t: &Table, fs: &[&Finding]) -> Section {
                         },
                     })
                 }
-                Kind::IndexDropped => s.ops.push(Op::DropIndex {
-                    q_index: q(&f.change.index.clone().unwrap_or_default().name),
-                }),
+                Kind::IndexDropped => {
+                    s.ops.push(Op::DropIndex { q_index: q(&f.change.index.clone().unwrap_or_default().name) })
+                }
                 Kind::IndexAdded => {
                     let idx = f.change.index.clone().unwrap_or_default();
-                    let one = Table {
-                        name: t.name.clone(),
-                        indexes: vec![idx],
-                        ..Default::default()
-                    };
-                    s.ops.push(Op::CreateIndex {
-                        sql: index_sql(&one, d).remove(0),
-                    });
+                    let one = Table { name: t.name.clone(), indexes: vec![idx], ..Default::default() };
+                    s.ops.push(Op::CreateIndex { sql: index_sql(&one, d).remove(0) });
                 }
                 _ => {}
             }
         }
         return s;
     }
-    let by_col = |col: &str, kind: Kind| {
-        fs.iter()
-            .find(|f| f.kind == kind && f.column.as_deref() == Some(col))
-            .copied()
-    };
+    let by_col =
+        |col: &str, kind: Kind| fs.iter().find(|f| f.kind == kind && f.column.as_deref() == Some(col)).copied();
     let mut insert = Vec::new();
     for c in &t.columns {
         let key = format!("{}.{}", t.name, c.name);
@@ -387,10 +328,8 @@ fn section(inp: &Inputs, t: &Table, fs: &[&Finding]) -> Section {
                 if let Some(f) = by_col(&c.name, Kind::ColumnTypeChanged) {
                     let from = f.change.from.clone().unwrap_or_default();
                     if let Some(vm) = inp.hints.values.get(&key) {
-                        let whens: Vec<String> = vm
-                            .iter()
-                            .map(|(k, v)| format!("WHEN {} THEN {}", d.literal(k), d.literal(v)))
-                            .collect();
+                        let whens: Vec<String> =
+                            vm.iter().map(|(k, v)| format!("WHEN {} THEN {}", d.literal(k), d.literal(v))).collect();
                         e = format!("CASE CAST({e} AS TEXT) {} ELSE {e} END", whens.join(" "));
                     } else if Family::of(&from.data_type) != Family::of(&c.data_type) {
                         e = format!("CAST({e} AS {})", cast_type(&c.data_type));
@@ -417,21 +356,21 @@ fn section(inp: &Inputs, t: &Table, fs: &[&Finding]) -> Section {
                 match (added, inp.hints.defaults.get(&key)) {
                     (Some(f), _) if !f.change.candidates.is_empty() => (
                         q(&f.change.candidates[0]),
-                        Some(format!("{} Drafted as the rename from {}: confirm it, or change the expression.", f.message, f.change.candidates[0])),
+                        Some(format!(
+                            "{} Drafted as the rename from {}: confirm it, or change the expression.",
+                            f.message, f.change.candidates[0]
+                        )),
                     ),
                     (_, Some(dflt)) => (dflt.clone(), None),
-                    (Some(f), None) if open(f) => {
-                        ("NULL".into(), Some(format!("{} Replace NULL below with the value for existing rows.", f.message)))
-                    }
+                    (Some(f), None) if open(f) => (
+                        "NULL".into(),
+                        Some(format!("{} Replace NULL below with the value for existing rows.", f.message)),
+                    ),
                     _ => continue, // the column's own default (or NULL) fills it
                 }
             }
         };
-        insert.push(Fill {
-            q: q(&c.name),
-            expr,
-            todo,
-        });
+        insert.push(Fill { q: q(&c.name), expr, todo });
     }
     s.rebuild = Some(Rebuild {
         q_table: q(&t.name),
@@ -491,11 +430,7 @@ pub fn rename_in_create(sql: &str, new_quoted: &str) -> Option<String> {
                 }
             }
             _ => {
-                while i < bytes.len()
-                    && !(bytes[i] as char).is_whitespace()
-                    && bytes[i] != b'('
-                    && bytes[i] != b'.'
-                {
+                while i < bytes.len() && !(bytes[i] as char).is_whitespace() && bytes[i] != b'(' && bytes[i] != b'.' {
                     i += 1;
                 }
             }
@@ -509,12 +444,7 @@ pub fn rename_in_create(sql: &str, new_quoted: &str) -> Option<String> {
     Some(format!("{}{}{}", &sql[..start], new_quoted, &sql[i..]))
 }
 
-fn section_todo(
-    inp: &Inputs,
-    f: &Finding,
-    src: &str,
-    cols: &BTreeMap<String, String>,
-) -> Option<Todo> {
+fn section_todo(inp: &Inputs, f: &Finding, src: &str, cols: &BTreeMap<String, String>) -> Option<Todo> {
     let d = inp.dialect;
     let q = |s: &str| d.quote(s);
     let old = |c: &str| cols.get(c).cloned().unwrap_or_else(|| c.to_string());
@@ -530,59 +460,32 @@ fn section_todo(
         // These are decided inline, at the expression that fills the column.
         Kind::ColumnAdded | Kind::ColumnNullabilityChanged => return None,
         Kind::ColumnDropped if !ch.candidates.is_empty() => return None,
-        Kind::ColumnDropped => Todo {
-            kind: "loss".into(),
-            text: format!("{} Remove this line to accept the loss.", f.message),
-            ..base
-        },
+        Kind::ColumnDropped => {
+            Todo { kind: "loss".into(), text: format!("{} Remove this line to accept the loss.", f.message), ..base }
+        }
         Kind::ColumnTypeChanged => {
-            let c = q(ch
-                .old_column
-                .as_deref()
-                .or(ch.column.as_deref())
-                .unwrap_or_default());
+            let c = q(ch.old_column.as_deref().or(ch.column.as_deref()).unwrap_or_default());
             let to = ch.to.clone().unwrap_or_default();
             let limit = crate::schema::char_limit(&to.data_type).unwrap_or(0);
-            Todo {
-                q_column: c,
-                limit,
-                ..base
-            }
+            Todo { q_column: c, limit, ..base }
         }
         Kind::UniqueAdded | Kind::PrimaryKeyChanged => {
             let list: Vec<String> = ch.columns.iter().map(|c| q(&old(c))).collect();
-            Todo {
-                q_columns: list.join(", "),
-                ..base
-            }
+            Todo { q_columns: list.join(", "), ..base }
         }
         Kind::ForeignKeyAdded => {
             let fk = ch.foreign_key.clone().unwrap_or_default();
             let list: Vec<String> = fk.columns.iter().map(|c| q(&old(c))).collect();
-            let parent_cur = inp
-                .diff
-                .kept
-                .get(&fk.ref_table)
-                .map(|m| m.current.clone())
-                .unwrap_or(fk.ref_table.clone());
+            let parent_cur =
+                inp.diff.kept.get(&fk.ref_table).map(|m| m.current.clone()).unwrap_or(fk.ref_table.clone());
             let pcols: Vec<String> = fk
                 .ref_columns
                 .iter()
                 .map(|c| {
-                    q(&inp
-                        .diff
-                        .kept
-                        .get(&fk.ref_table)
-                        .and_then(|m| m.columns.get(c).cloned())
-                        .unwrap_or(c.clone()))
+                    q(&inp.diff.kept.get(&fk.ref_table).and_then(|m| m.columns.get(c).cloned()).unwrap_or(c.clone()))
                 })
                 .collect();
-            Todo {
-                q_columns: list.join(", "),
-                q_parent: q(&parent_cur),
-                q_parent_columns: pcols.join(", "),
-                ..base
-            }
+            Todo { q_columns: list.join(", "), q_parent: q(&parent_cur), q_parent_columns: pcols.join(", "), ..base }
         }
         _ => base,
     };
@@ -595,14 +498,8 @@ mod tests {
 
     #[test]
     fn table_name_in_create_text_is_replaced_quoted_or_not() {
-        assert_eq!(
-            rename_in_create("CREATE TABLE t (a int)", "\"n\"").unwrap(),
-            "CREATE TABLE \"n\" (a int)"
-        );
-        assert_eq!(
-            rename_in_create("create table \"my \"\"t\"\"\"(a)", "\"n\"").unwrap(),
-            "create table \"n\"(a)"
-        );
+        assert_eq!(rename_in_create("CREATE TABLE t (a int)", "\"n\"").unwrap(), "CREATE TABLE \"n\" (a int)");
+        assert_eq!(rename_in_create("create table \"my \"\"t\"\"\"(a)", "\"n\"").unwrap(), "create table \"n\"(a)");
         assert_eq!(
             rename_in_create("CREATE TABLE IF NOT EXISTS [x y] (a)", "\"n\"").unwrap(),
             "CREATE TABLE IF NOT EXISTS \"n\" (a)"

@@ -17,12 +17,7 @@ pub struct Statement {
 
 /// Lines that carry a TODO marker (1-based line numbers).
 pub fn todo_lines(script: &str) -> Vec<usize> {
-    script
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| l.trim_start().starts_with(TODO_MARKER))
-        .map(|(i, _)| i + 1)
-        .collect()
+    script.lines().enumerate().filter(|(_, l)| l.trim_start().starts_with(TODO_MARKER)).map(|(i, _)| i + 1).collect()
 }
 
 /// Split a script into statements. Empty statements (only comments) are dropped.
@@ -134,16 +129,11 @@ pub fn split(script: &str, dialect: Dialect) -> Vec<Statement> {
             while j < chars.len() && (chars[j].is_alphanumeric() || chars[j] == '_') {
                 j += 1;
             }
-            if j < chars.len()
-                && chars[j] == '$'
-                && !word.chars().last().is_some_and(|p| p.is_alphanumeric())
-            {
+            if j < chars.len() && chars[j] == '$' && !word.chars().last().is_some_and(|p| p.is_alphanumeric()) {
                 let tag: String = chars[i..=j].iter().collect();
                 let tag_chars: Vec<char> = tag.chars().collect();
                 i = j + 1;
-                while i < chars.len()
-                    && chars[i..].iter().take(tag_chars.len()).ne(tag_chars.iter())
-                {
+                while i < chars.len() && chars[i..].iter().take(tag_chars.len()).ne(tag_chars.iter()) {
                     if chars[i] == '\n' {
                         line += 1;
                     }
@@ -158,10 +148,7 @@ pub fn split(script: &str, dialect: Dialect) -> Vec<Statement> {
             if depth <= 0 {
                 if let Some((s, l)) = start.take() {
                     let sql: String = chars[s..i].iter().collect();
-                    out.push(Statement {
-                        line: l,
-                        sql: sql.trim().to_string(),
-                    });
+                    out.push(Statement { line: l, sql: sql.trim().to_string() });
                 }
                 words_seen.clear();
                 depth = 0;
@@ -196,12 +183,7 @@ pub enum TxControl {
 }
 
 pub fn tx_control(sql: &str) -> TxControl {
-    let first: String = sql
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .trim_end_matches(';')
-        .to_ascii_uppercase();
+    let first: String = sql.split_whitespace().next().unwrap_or("").trim_end_matches(';').to_ascii_uppercase();
     match first.as_str() {
         "BEGIN" | "START" => TxControl::Begin,
         "COMMIT" | "END" => TxControl::Commit,

@@ -24,10 +24,7 @@ pub fn target_schema(
             SchemaSource::Sql(rel) => {
                 let path = code_dir.join(rel);
                 let ddl = std::fs::read_to_string(&path).with_context(|| {
-                    format!(
-                        "cannot read schema.sql {}: check the path inside the new code",
-                        path.display()
-                    )
+                    format!("cannot read schema.sql {}: check the path inside the new code", path.display())
                 })?;
                 let mut conn = scratch.connect()?;
                 conn.execute_batch(&ddl).map_err(|e| {
@@ -56,8 +53,7 @@ pub fn target_schema(
 }
 
 pub fn load_snapshot(path: &Path) -> anyhow::Result<Schema> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read snapshot {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read snapshot {}", path.display()))?;
     let parsed: Result<Schema, String> = if text.trim_start().starts_with('{') {
         serde_json::from_str(&text).map_err(|e| e.to_string())
     } else {
@@ -65,9 +61,6 @@ pub fn load_snapshot(path: &Path) -> anyhow::Result<Schema> {
     };
     match parsed {
         Ok(s) => Ok(s),
-        Err(e) => bail!(
-            "snapshot {} is not a rehearse schema snapshot: {e}",
-            path.display()
-        ),
+        Err(e) => bail!("snapshot {} is not a rehearse schema snapshot: {e}", path.display()),
     }
 }

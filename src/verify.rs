@@ -31,13 +31,7 @@ pub fn count_rows(
     let mut out = BTreeMap::new();
     for t in tables {
         let rows = conn.query(&format!("SELECT count(*) FROM {}", dialect.quote(t)))?;
-        let n = rows
-            .first()
-            .and_then(|r| r.first())
-            .cloned()
-            .flatten()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let n = rows.first().and_then(|r| r.first()).cloned().flatten().and_then(|v| v.parse().ok()).unwrap_or(0);
         out.insert(t.clone(), n);
     }
     Ok(out)
@@ -62,19 +56,11 @@ pub fn verify(
                 "{} {}{}",
                 c.kind().as_str(),
                 c.table,
-                c.column
-                    .as_ref()
-                    .map(|c| format!(".{c}"))
-                    .unwrap_or_default()
+                c.column.as_ref().map(|c| format!(".{c}")).unwrap_or_default()
             )
         })
         .collect();
-    let kept: Vec<String> = plan
-        .kept
-        .keys()
-        .filter(|t| now.table(t).is_some())
-        .cloned()
-        .collect();
+    let kept: Vec<String> = plan.kept.keys().filter(|t| now.table(t).is_some()).cloned().collect();
     let rows_after = count_rows(conn, dialect, &kept)?;
     let mut row_differences = Vec::new();
     for (t, b) in &before {

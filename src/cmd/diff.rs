@@ -45,17 +45,8 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
     };
     let d = diff(&from, &to, &hints).map_err(exit::usage)?;
     // Without probes, assume the worst that data can bring: every table has rows and values.
-    let assumed = Evidence {
-        rows: Some(1),
-        non_null: Some(1),
-        nulls: Some(1),
-        ..Default::default()
-    };
-    let found: Vec<_> = d
-        .changes
-        .iter()
-        .map(|c| findings::judge(c, &assumed, &hints))
-        .collect();
+    let assumed = Evidence { rows: Some(1), non_null: Some(1), nulls: Some(1), ..Default::default() };
+    let found: Vec<_> = d.changes.iter().map(|c| findings::judge(c, &assumed, &hints)).collect();
     let verdict = findings::overall(&found);
     if a.format == "json" {
         let v = serde_json::json!({ "verdict": verdict, "findings": found, "probed": false });
@@ -69,21 +60,11 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
                 f.verdict.as_str().to_uppercase(),
                 f.kind.as_str(),
                 f.table,
-                f.column
-                    .as_ref()
-                    .map(|c| format!(".{c}"))
-                    .unwrap_or_default()
+                f.column.as_ref().map(|c| format!(".{c}")).unwrap_or_default()
             );
             println!("       {}", crate::report::wrap(&f.message, 72, "       "));
         }
-        println!(
-            "verdict: {} (no data probed: run `rehearse run` for measured evidence)",
-            verdict.as_str()
-        );
+        println!("verdict: {} (no data probed: run `rehearse run` for measured evidence)", verdict.as_str());
     }
-    Ok(if a.check && verdict == Verdict::Human {
-        exit::NEEDS_HUMAN
-    } else {
-        exit::OK
-    })
+    Ok(if a.check && verdict == Verdict::Human { exit::NEEDS_HUMAN } else { exit::OK })
 }

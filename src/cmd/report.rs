@@ -24,9 +24,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
         Some(w) => w,
         None => {
             let path = super::config_path(a.config);
-            config::resolve(path.as_deref(), &Overrides::default())
-                .map_err(exit::usage)?
-                .workdir
+            config::resolve(path.as_deref(), &Overrides::default()).map_err(exit::usage)?.workdir
         }
     };
     let value = crate::report::load(&workdir).map_err(exit::usage)?;

@@ -45,10 +45,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
         .into());
     }
     let _ = a.yes;
-    let outcome = rehearsal::rehearse(&Options {
-        cfg,
-        script: a.script,
-    })?;
+    let outcome = rehearsal::rehearse(&Options { cfg, script: a.script })?;
     let value = serde_json::to_value(&outcome.report)?;
     let colour = a.format == "text" && crate::report::use_colour();
     crate::report::render(&value, &a.format, colour, &mut std::io::stdout().lock())?;

@@ -97,6 +97,12 @@ pub trait Engine {
     fn scratch(&self, workdir: &Path) -> anyhow::Result<Box<dyn Engine>>;
     /// Remove a scratch database made by `scratch`.
     fn drop_scratch(&self) -> anyhow::Result<()>;
+    /// Put this test copy back to the state in `backup` (the dump its clone came from). Engines
+    /// with transactional DDL never need it and say so with an error; MySQL's rollback is this.
+    fn restore_test_copy(&self, backup: &Path) -> anyhow::Result<()> {
+        let _ = backup;
+        anyhow::bail!("{} rolls a failed script back in its transaction; there is nothing to restore", self.describe())
+    }
 }
 
 pub struct Cloned {
@@ -119,8 +125,9 @@ pub trait Connection {
         body: &[Statement],
     ) -> Result<Vec<StatementTiming>, StatementFailure>;
     /// A boolean SQL expression, true when `expr` (a non-NULL value) converts to `to_type` without
-    /// loss, or None when every value converts.
-    fn castable(&self, expr: &str, from_type: &str, to_type: &str) -> Option<String>;
+    /// loss, or None when every value converts. May prepare a session helper (a pg_temp function)
+    /// on the test copy the first time it is needed.
+    fn castable(&mut self, expr: &str, from_type: &str, to_type: &str) -> anyhow::Result<Option<String>>;
     /// Character length of a text value.
     fn char_length(&self, expr: &str) -> String;
     /// `expr` as text (for value maps and samples).

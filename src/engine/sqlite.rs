@@ -28,10 +28,7 @@ impl Sqlite {
         if path.is_empty() {
             bail!("live.url {url:?} names no file: use sqlite:///path/to/file.db");
         }
-        Ok(Sqlite {
-            path: PathBuf::from(path),
-            access,
-        })
+        Ok(Sqlite { path: PathBuf::from(path), access })
     }
 
     pub fn at(path: PathBuf, access: Access) -> Sqlite {
@@ -40,25 +37,18 @@ impl Sqlite {
 
     fn open(&self) -> anyhow::Result<rusqlite::Connection> {
         if !self.path.exists() {
-            bail!(
-                "SQLite file {} does not exist: check live.url",
-                self.path.display()
-            );
+            bail!("SQLite file {} does not exist: check live.url", self.path.display());
         }
         let flags = match self.access {
             Access::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            Access::ReadWrite => {
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            }
+            Access::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         };
         let conn = rusqlite::Connection::open_with_flags(&self.path, flags)
             .with_context(|| format!("cannot open SQLite file {}", self.path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // Fail here, clearly, when the file is not a database at all.
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
-            .with_context(|| {
-                format!("{} is not a readable SQLite database", self.path.display())
-            })?;
+            .with_context(|| format!("{} is not a readable SQLite database", self.path.display()))?;
         Ok(conn)
     }
 
@@ -87,10 +77,7 @@ impl Engine for Sqlite {
     }
 
     fn name(&self) -> String {
-        self.path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "db".into())
+        self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "db".into())
     }
 
     fn connect(&self) -> anyhow::Result<Box<dyn Connection>> {
@@ -103,10 +90,7 @@ impl Engine for Sqlite {
         let live_real = std::fs::canonicalize(&self.path)?;
         for target in [&copy, &backup] {
             if target.exists() && std::fs::canonicalize(target)? == live_real {
-                bail!(
-                    "the workdir {} holds the live file itself: choose another workdir",
-                    workdir.display()
-                );
+                bail!("the workdir {} holds the live file itself: choose another workdir", workdir.display());
             }
         }
         let src = self.open()?;
@@ -127,10 +111,7 @@ impl Engine for Sqlite {
         }
         std::fs::copy(&backup, &copy)?;
         fsutil::private_file(&copy)?;
-        Ok(Cloned {
-            test_copy: Box::new(Sqlite::at(copy, Access::ReadWrite)),
-            backup,
-        })
+        Ok(Cloned { test_copy: Box::new(Sqlite::at(copy, Access::ReadWrite)), backup })
     }
 
     fn scratch(&self, workdir: &Path) -> anyhow::Result<Box<dyn Engine>> {
@@ -157,10 +138,7 @@ fn text_of(v: ValueRef<'_>) -> Option<String> {
         ValueRef::Integer(i) => Some(i.to_string()),
         ValueRef::Real(f) => Some(f.to_string()),
         ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Blob(b) => Some(format!(
-            "x'{}'",
-            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-        )),
+        ValueRef::Blob(b) => Some(format!("x'{}'", b.iter().map(|x| format!("{x:02x}")).collect::<String>())),
     }
 }
 
@@ -168,11 +146,7 @@ fn text_of(v: ValueRef<'_>) -> Option<String> {
 pub fn normalize_type(declared: &str) -> String {
     let lower = declared.trim().to_ascii_lowercase();
     let collapsed = lower.split_whitespace().collect::<Vec<_>>().join(" ");
-    collapsed
-        .replace("( ", "(")
-        .replace(" )", ")")
-        .replace(" (", "(")
-        .replace(", ", ",")
+    collapsed.replace("( ", "(").replace(" )", ")").replace(" (", "(").replace(", ", ",")
 }
 
 impl SqliteConn {
@@ -182,11 +156,7 @@ impl SqliteConn {
         let mut rows = stmt.query([])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            out.push(
-                (0..n)
-                    .map(|i| r.get_ref(i).map(text_of).unwrap_or(None))
-                    .collect(),
-            );
+            out.push((0..n).map(|i| r.get_ref(i).map(text_of).unwrap_or(None)).collect());
         }
         Ok(out)
     }
@@ -205,25 +175,11 @@ impl Connection for SqliteConn {
             let name = s(&r[0]);
             let create_sql = r[1].clone();
             let checks = create_sql.as_deref().map(parse_checks).unwrap_or_default();
-            tables.insert(
-                name.clone(),
-                Table {
-                    name,
-                    create_sql,
-                    checks,
-                    ..Default::default()
-                },
-            );
+            tables.insert(name.clone(), Table { name, create_sql, checks, ..Default::default() });
         }
         let autoinc: Vec<String> = tables
             .values()
-            .filter(|t| {
-                t.create_sql
-                    .as_deref()
-                    .unwrap_or("")
-                    .to_ascii_uppercase()
-                    .contains("AUTOINCREMENT")
-            })
+            .filter(|t| t.create_sql.as_deref().unwrap_or("").to_ascii_uppercase().contains("AUTOINCREMENT"))
             .map(|t| t.name.clone())
             .collect();
         let cols = self.rows(&format!(
@@ -238,9 +194,7 @@ impl Connection for SqliteConn {
             let pk: i64 = s(&r[5]).parse().unwrap_or(0);
             let col = s(&r[1]);
             if pk > 0 {
-                pks.entry(t.name.clone())
-                    .or_default()
-                    .push((pk, col.clone()));
+                pks.entry(t.name.clone()).or_default().push((pk, col.clone()));
             }
             t.columns.push(Column {
                 name: col,
@@ -271,24 +225,11 @@ impl Connection for SqliteConn {
             let columns: Vec<String> = s(&r[6]).split('\u{1f}').map(str::to_string).collect();
             match s(&r[3]).as_str() {
                 "pk" => {}
-                "u" => t.uniques.push(Unique {
-                    name: None,
-                    columns,
-                }),
+                "u" => t.uniques.push(Unique { name: None, columns }),
                 _ => {
                     let sql = r[5].clone();
-                    let predicate = if s(&r[4]) == "1" {
-                        sql.as_deref().and_then(partial_predicate)
-                    } else {
-                        None
-                    };
-                    t.indexes.push(Index {
-                        name: s(&r[1]),
-                        columns,
-                        unique: s(&r[2]) == "1",
-                        predicate,
-                        sql,
-                    });
+                    let predicate = if s(&r[4]) == "1" { sql.as_deref().and_then(partial_predicate) } else { None };
+                    t.indexes.push(Index { name: s(&r[1]), columns, unique: s(&r[2]) == "1", predicate, sql });
                 }
             }
         }
@@ -321,15 +262,14 @@ impl Connection for SqliteConn {
                 t.foreign_keys.push(fk);
             }
         }
-        for r in self.rows("SELECT tbl_name, sql FROM sqlite_master WHERE type = 'trigger' AND sql IS NOT NULL ORDER BY name")? {
+        for r in self
+            .rows("SELECT tbl_name, sql FROM sqlite_master WHERE type = 'trigger' AND sql IS NOT NULL ORDER BY name")?
+        {
             if let Some(t) = tables.get_mut(&s(&r[0])) {
                 t.triggers.push(s(&r[1]));
             }
         }
-        Ok(Schema {
-            engine: "sqlite".into(),
-            tables: tables.into_values().collect(),
-        })
+        Ok(Schema { engine: "sqlite".into(), tables: tables.into_values().collect() })
     }
 
     fn query(&mut self, sql: &str) -> anyhow::Result<Vec<Row>> {
@@ -346,32 +286,20 @@ impl Connection for SqliteConn {
         prelude: &[Statement],
         body: &[Statement],
     ) -> Result<Vec<StatementTiming>, StatementFailure> {
-        let fail = |st: &Statement, e: String| StatementFailure {
-            line: st.line,
-            statement: st.sql.clone(),
-            message: e,
-        };
+        let fail =
+            |st: &Statement, e: String| StatementFailure { line: st.line, statement: st.sql.clone(), message: e };
         for st in prelude {
-            self.conn
-                .execute_batch(&st.sql)
-                .map_err(|e| fail(st, e.to_string()))?;
+            self.conn.execute_batch(&st.sql).map_err(|e| fail(st, e.to_string()))?;
         }
-        let begin = Statement {
-            line: 0,
-            sql: "BEGIN IMMEDIATE".into(),
-        };
-        self.conn
-            .execute_batch(&begin.sql)
-            .map_err(|e| fail(&begin, e.to_string()))?;
+        let begin = Statement { line: 0, sql: "BEGIN IMMEDIATE".into() };
+        self.conn.execute_batch(&begin.sql).map_err(|e| fail(&begin, e.to_string()))?;
         let mut timings = Vec::new();
         for st in body {
             let started = Instant::now();
             match run_one(&self.conn, &st.sql) {
-                Ok(rows) => timings.push(StatementTiming {
-                    line: st.line,
-                    millis: super::millis(started.elapsed()),
-                    rows,
-                }),
+                Ok(rows) => {
+                    timings.push(StatementTiming { line: st.line, millis: super::millis(started.elapsed()), rows })
+                }
                 Err(e) => {
                     let _ = self.conn.execute_batch("ROLLBACK");
                     return Err(fail(st, e));
@@ -380,27 +308,20 @@ impl Connection for SqliteConn {
         }
         if let Err(e) = self.conn.execute_batch("COMMIT") {
             let _ = self.conn.execute_batch("ROLLBACK");
-            return Err(StatementFailure {
-                line: 0,
-                statement: "COMMIT".into(),
-                message: e.to_string(),
-            });
+            return Err(StatementFailure { line: 0, statement: "COMMIT".into(), message: e.to_string() });
         }
         Ok(timings)
     }
 
-    fn castable(&self, expr: &str, from_type: &str, to_type: &str) -> Option<String> {
+    fn castable(&mut self, expr: &str, from_type: &str, to_type: &str) -> anyhow::Result<Option<String>> {
         use crate::schema::Family::*;
-        let (from, to) = (
-            crate::schema::Family::of(from_type),
-            crate::schema::Family::of(to_type),
-        );
+        let (from, to) = (crate::schema::Family::of(from_type), crate::schema::Family::of(to_type));
         if from == to || to == Text {
-            return None;
+            return Ok(None);
         }
         // SQLite's CAST never fails: '12abc' becomes 12. A value converts cleanly when the
         // converted value compares equal to the original.
-        match to {
+        Ok(match to {
             Integer | Boolean => Some(format!(
                 "(typeof({expr}) = 'integer' OR (typeof({expr}) IN ('text', 'real') AND CAST({expr} AS INTEGER) = {expr}))"
             )),
@@ -409,7 +330,7 @@ impl Connection for SqliteConn {
             )),
             Json => Some(format!("json_valid({expr})")),
             _ => None,
-        }
+        })
     }
 
     fn char_length(&self, expr: &str) -> String {
@@ -437,10 +358,7 @@ fn run_one(conn: &rusqlite::Connection, sql: &str) -> Result<u64, String> {
             let table: String = r.get(0).unwrap_or_default();
             let rowid: Option<i64> = r.get(1).unwrap_or(None);
             let parent: String = r.get(2).unwrap_or_default();
-            violations.push(format!(
-                "{table} row {} references a missing {parent}",
-                rowid.unwrap_or(0)
-            ));
+            violations.push(format!("{table} row {} references a missing {parent}", rowid.unwrap_or(0)));
         }
     }
     if !violations.is_empty() {
@@ -461,13 +379,7 @@ fn action(v: &Option<String>) -> Option<String> {
 fn partial_predicate(sql: &str) -> Option<String> {
     let upper = sql.to_ascii_uppercase();
     let at = upper.rfind(" WHERE ")?;
-    Some(
-        sql[at + 7..]
-            .trim()
-            .trim_end_matches(';')
-            .trim()
-            .to_string(),
-    )
+    Some(sql[at + 7..].trim().trim_end_matches(';').trim().to_string())
 }
 
 /// CHECK constraints from a CREATE TABLE text (SQLite keeps no catalog of them): each
@@ -486,9 +398,7 @@ pub fn parse_checks(create_sql: &str) -> Vec<Check> {
             while i < chars.len() && chars[i] != close {
                 i += 1;
             }
-            let quoted: String = chars[start.min(chars.len())..i.min(chars.len())]
-                .iter()
-                .collect();
+            let quoted: String = chars[start.min(chars.len())..i.min(chars.len())].iter().collect();
             last_words.push(quoted);
             i += 1;
             continue;
@@ -533,10 +443,7 @@ pub fn parse_checks(create_sql: &str) -> Vec<Check> {
                     } else {
                         None
                     };
-                    out.push(Check {
-                        name,
-                        expr: expr.trim().to_string(),
-                    });
+                    out.push(Check { name, expr: expr.trim().to_string() });
                     i = j + 1;
                     continue;
                 }
@@ -555,7 +462,9 @@ mod tests {
 
     #[test]
     fn checks_are_read_from_create_table_text() {
-        let c = parse_checks("CREATE TABLE t (a INT CHECK (a > 0), b TEXT, CONSTRAINT b_len CHECK (length(b) < 10 AND b <> ')'))");
+        let c = parse_checks(
+            "CREATE TABLE t (a INT CHECK (a > 0), b TEXT, CONSTRAINT b_len CHECK (length(b) < 10 AND b <> ')'))",
+        );
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].expr, "a > 0");
         assert_eq!(c[1].name.as_deref(), Some("b_len"));
