@@ -118,7 +118,6 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
                     dialect.name(),
                     cloned.backup.display()
                 ));
-                conn = copy.connect()?;
             }
             r
         }
