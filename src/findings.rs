@@ -86,10 +86,81 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
             }
         }
         Kind::TableRenamed => (Auto, format!("table {} renamed to {}", q(ch.source_table()), q(&ch.table)), false),
-        Kind::TableSplit | Kind::TableMerged => (Human, "table split/merge needs a human".into(), false),
+        Kind::TableSplit => {
+            let parts = ch.parts.iter().map(|p| q(p)).collect::<Vec<_>>().join(", ");
+            let lost = e.non_null.unwrap_or(0);
+            if !ch.hinted {
+                (
+                    Human,
+                    format!(
+                        "table {} looks split into {parts} (they share its primary key and its columns): confirm with a split hint, or check the drafted INSERTs",
+                        q(&ch.table)
+                    ),
+                    false,
+                )
+            } else if lost > 0 {
+                let ok = hints.accepts_loss(&ch.table, None);
+                (
+                    Lossy,
+                    format!(
+                        "table {} is split into {parts}; columns {} are in none of them and lose {}",
+                        q(&ch.table),
+                        ch.columns.join(", "),
+                        plural(lost, "value", "values")
+                    ),
+                    ok,
+                )
+            } else {
+                (
+                    Auto,
+                    format!(
+                        "table {} is split into {parts}: all {} are copied (split hint)",
+                        q(&ch.table),
+                        plural(rows, "row", "rows")
+                    ),
+                    false,
+                )
+            }
+        }
+        Kind::TableMerged => {
+            let into = ch.parts.first().cloned().unwrap_or_default();
+            let (on, key) = ch.join.clone().unwrap_or_default();
+            let what = format!("table {} is merged into {} ({}.{on} = {into}.{key})", q(&ch.table), q(&into), ch.table);
+            let dups = e.duplicate_groups.unwrap_or(0);
+            let orphans = e.orphans.unwrap_or(0);
+            let lost = e.non_null.unwrap_or(0);
+            if !ch.hinted {
+                (Human, format!("{what}: confirm with a merge hint, or check the drafted UPDATE"), false)
+            } else if dups > 0 {
+                (
+                    Human,
+                    format!(
+                        "{what}, but {} of {into} {} several {} rows: decide which one to keep",
+                        plural(dups, "row", "rows"),
+                        if dups == 1 { "has" } else { "have" },
+                        ch.table
+                    ),
+                    false,
+                )
+            } else if orphans > 0 || lost > 0 {
+                let ok = hints.accepts_loss(&ch.table, None);
+                let mut why = Vec::new();
+                if orphans > 0 {
+                    why.push(format!("{} point at no {into} row", plural(orphans, "row", "rows")));
+                }
+                if lost > 0 {
+                    why.push(format!("columns {} lose {}", ch.old_columns.join(", "), plural(lost, "value", "values")));
+                }
+                (Lossy, format!("{what}; {} and would be lost", why.join(" and ")), ok)
+            } else {
+                (Auto, format!("{what}: every row finds its place (merge hint)"), false)
+            }
+        }
         Kind::ColumnAdded => {
             let to = ch.to.clone().unwrap_or_default();
-            if !ch.candidates.is_empty() {
+            if let Some(from) = &ch.merged_from {
+                (Auto, format!("new column {} is filled from the merged table {}", q(&key), q(from)), false)
+            } else if !ch.candidates.is_empty() {
                 (
                     Human,
                     format!(
@@ -136,7 +207,9 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
         }
         Kind::ColumnDropped => {
             let lost = e.non_null.unwrap_or(0);
-            if !ch.candidates.is_empty() {
+            if let Some(from) = &ch.merged_from {
+                (Auto, format!("new column {} is filled from the merged table {}", q(&key), q(from)), false)
+            } else if !ch.candidates.is_empty() {
                 (
                     Human,
                     format!(

@@ -34,6 +34,8 @@ struct Ctx {
     renames: Vec<Op>,
     creates: Vec<CreateTable>,
     sections: Vec<Section>,
+    /// Rows moved by splits and merges, after the tables exist and before anything is dropped.
+    moves: Vec<Op>,
     /// Phases after the sections (ALTER engines): indexes and foreign keys added.
     index_adds: Vec<Op>,
     fk_adds: Vec<Op>,
@@ -195,6 +197,22 @@ enum Op {
     CreateIndex {
         sql: String,
     },
+    /// Split: `INSERT INTO part (cols) SELECT cols FROM old`.
+    CopyRows {
+        q_into: String,
+        q_columns: String,
+        q_from: String,
+        todo: Option<String>,
+    },
+    /// Merge: `UPDATE into SET c = (SELECT m.c FROM merged m WHERE m.on = into.key), ...`.
+    MergeColumns {
+        q_into: String,
+        sets: Vec<(String, String)>,
+        q_from: String,
+        q_on: String,
+        q_key: String,
+        todo: Option<String>,
+    },
 }
 
 #[derive(Serialize)]
@@ -262,6 +280,7 @@ pub fn render(inp: &Inputs) -> anyhow::Result<String> {
         renames: vec![],
         creates: vec![],
         sections: vec![],
+        moves: vec![],
         index_adds: vec![],
         fk_adds: vec![],
         drops: vec![],
@@ -270,6 +289,16 @@ pub fn render(inp: &Inputs) -> anyhow::Result<String> {
         match f.kind {
             Kind::TableRenamed => {
                 ctx.renames.push(Op::RenameTable { from: q(f.change.source_table()), to: q(&f.table) })
+            }
+            Kind::TableSplit | Kind::TableMerged => {
+                ctx.moves.extend(moves(inp, f));
+                ctx.drops.push(DropTable {
+                    name: f.table.clone(),
+                    q: q(&f.table),
+                    note: f.message.clone(),
+                    todo: (f.verdict == Verdict::Lossy && !f.accepted)
+                        .then(|| format!("{} Remove this line to accept the loss.", f.message)),
+                });
             }
             Kind::TableDropped => ctx.drops.push(DropTable {
                 name: f.table.clone(),
@@ -301,7 +330,10 @@ pub fn render(inp: &Inputs) -> anyhow::Result<String> {
     // Kept tables with changes, in the target's foreign-key order.
     let mut by_table: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
     for f in inp.findings {
-        if !matches!(f.kind, Kind::TableAdded | Kind::TableDropped | Kind::TableRenamed) {
+        if !matches!(
+            f.kind,
+            Kind::TableAdded | Kind::TableDropped | Kind::TableRenamed | Kind::TableSplit | Kind::TableMerged
+        ) {
             by_table.entry(f.table.as_str()).or_default().push(f);
         }
     }
@@ -761,6 +793,47 @@ fn alter_section(inp: &Inputs, t: &Table, fs: &[&Finding], ctx: &mut Ctx) -> Sec
         ctx.fk_adds.push(add_fk(d, &t.name, &f.change.foreign_key.clone().unwrap_or_default()));
     }
     s
+}
+
+/// The row moves of a split (one INSERT ... SELECT per new table, in foreign-key order) or a merge
+/// (one UPDATE from a correlated subquery). Without a confirming hint they carry a TODO.
+fn moves(inp: &Inputs, f: &Finding) -> Vec<Op> {
+    let d = inp.dialect;
+    let q = |s: &str| d.quote(s);
+    let todo = (f.verdict == Verdict::Human).then(|| f.message.clone());
+    let Some(old) = inp.current.table(&f.table) else { return vec![] };
+    match f.kind {
+        Kind::TableSplit => inp
+            .target
+            .fk_order()
+            .into_iter()
+            .filter(|t| f.change.parts.contains(&t.name))
+            .enumerate()
+            .map(|(i, part)| {
+                let cols: Vec<String> =
+                    part.columns.iter().filter(|c| old.column(&c.name).is_some()).map(|c| c.name.clone()).collect();
+                Op::CopyRows {
+                    q_into: q(&part.name),
+                    q_columns: list(d, &cols),
+                    q_from: q(&f.table),
+                    todo: todo.clone().filter(|_| i == 0),
+                }
+            })
+            .collect(),
+        Kind::TableMerged => {
+            let (on, key) = f.change.join.clone().unwrap_or_default();
+            let into = f.change.parts.first().cloned().unwrap_or_default();
+            vec![Op::MergeColumns {
+                q_into: q(&into),
+                sets: f.change.columns.iter().map(|c| (q(c), q(c))).collect(),
+                q_from: q(&f.table),
+                q_on: q(&on),
+                q_key: q(&key),
+                todo,
+            }]
+        }
+        _ => vec![],
+    }
 }
 
 /// NOT NULL after a backfill.
