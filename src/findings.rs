@@ -30,6 +30,11 @@ impl Verdict {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
+    /// Stable code (docs/codes.md), e.g. `RH202` for a dropped column.
+    pub code: &'static str,
+    /// The nearest Atlas and Squawk codes, so teams can map their habits.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub equivalents: Vec<&'static str>,
     pub kind: Kind,
     pub table: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -392,7 +397,10 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
             false,
         ),
     };
+    let (code, equivalents) = code_of(ch);
     Finding {
+        code,
+        equivalents,
         kind: ch.kind(),
         table: ch.table.clone(),
         column: ch.column.clone(),
@@ -462,6 +470,37 @@ fn type_change(ch: &Change, e: &Evidence, hints: &Hints, key: &str) -> (Verdict,
         );
     }
     (Auto, format!("{change}: every value converts"), false)
+}
+
+/// The stable code of a change, and its Atlas / Squawk equivalents where one exists.
+pub fn code_of(ch: &Change) -> (&'static str, Vec<&'static str>) {
+    let not_null_add = ch.to.as_ref().is_some_and(|c| !c.nullable && c.default.is_none());
+    match ch.kind() {
+        Kind::TableAdded => ("RH101", vec![]),
+        Kind::TableDropped => ("RH102", vec!["atlas:DS102", "squawk:ban-drop-table"]),
+        Kind::TableRenamed => ("RH103", vec!["atlas:BC101", "squawk:renaming-table"]),
+        Kind::TableSplit => ("RH104", vec![]),
+        Kind::TableMerged => ("RH105", vec![]),
+        Kind::ColumnAdded if not_null_add => ("RH201", vec!["atlas:MF103", "squawk:adding-required-field"]),
+        Kind::ColumnAdded => ("RH201", vec![]),
+        Kind::ColumnDropped => ("RH202", vec!["atlas:DS103", "squawk:ban-drop-column"]),
+        Kind::ColumnRenamed => ("RH203", vec!["atlas:BC102", "squawk:renaming-column"]),
+        Kind::ColumnTypeChanged => ("RH204", vec!["squawk:changing-column-type"]),
+        Kind::ColumnNullabilityChanged if ch.to.as_ref().is_some_and(|c| !c.nullable) => {
+            ("RH205", vec!["atlas:MF104", "squawk:adding-not-nullable-field"])
+        }
+        Kind::ColumnNullabilityChanged => ("RH205", vec![]),
+        Kind::ColumnDefaultChanged => ("RH206", vec![]),
+        Kind::PrimaryKeyChanged => ("RH301", vec![]),
+        Kind::UniqueAdded => ("RH302", vec!["atlas:MF101", "squawk:disallowed-unique-constraint"]),
+        Kind::UniqueDropped => ("RH303", vec!["atlas:CD101"]),
+        Kind::IndexAdded => ("RH304", vec!["squawk:require-concurrent-index-creation"]),
+        Kind::IndexDropped => ("RH305", vec![]),
+        Kind::ForeignKeyAdded => ("RH306", vec!["squawk:adding-foreign-key-constraint"]),
+        Kind::ForeignKeyDropped => ("RH307", vec!["atlas:CD101"]),
+        Kind::CheckAdded => ("RH308", vec!["squawk:constraint-missing-not-valid"]),
+        Kind::CheckDropped => ("RH309", vec!["atlas:CD101"]),
+    }
 }
 
 /// The overall verdict: the worst of all findings.
