@@ -277,6 +277,23 @@ fn run_and_verify(
     r.verification = verification;
     match result {
         Ok(timings) => {
+            let mut slow: Vec<&engine::StatementTiming> = timings.iter().collect();
+            slow.sort_by(|a, b| b.millis.total_cmp(&a.millis));
+            r.slowest = slow
+                .into_iter()
+                .take(5)
+                .map(|t| {
+                    let text =
+                        prepared.body.iter().find(|s| s.line == t.line).map(|s| s.sql.clone()).unwrap_or_default();
+                    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                    let statement = if one_line.chars().count() > 100 {
+                        format!("{}...", one_line.chars().take(97).collect::<String>())
+                    } else {
+                        one_line
+                    };
+                    crate::report::Slow { line: t.line, millis: t.millis, rows: t.rows, statement }
+                })
+                .collect();
             r.timings = timings;
             r.status = Status::Passed;
             r.verified = true;
