@@ -21,6 +21,9 @@ pub struct Table {
     pub columns: Vec<Column>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub primary_key: Vec<String>,
+    /// The primary key constraint's name, where the engine names it (PostgreSQL `t_pkey`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_key_name: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub uniques: Vec<Unique>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -51,6 +54,9 @@ pub struct Column {
     /// serial / identity / AUTO_INCREMENT / SQLite AUTOINCREMENT.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auto_increment: bool,
+    /// PostgreSQL identity columns: "always" or "by default".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -210,6 +216,7 @@ impl Schema {
             .map(|t| {
                 let mut t = t.clone();
                 t.create_sql = None;
+                t.primary_key_name = None;
                 t.triggers.clear();
                 for i in &mut t.indexes {
                     i.sql = None;
