@@ -1088,6 +1088,8 @@ impl Connection for MysqlConn {
                 default,
                 auto_increment: extra.contains("auto_increment"),
                 data_type,
+                // Identity columns are PostgreSQL's; MySQL has AUTO_INCREMENT only.
+                ..Default::default()
             });
         }
         for (table, list) in checks {
