@@ -215,6 +215,11 @@ fn introspection_normalizes_mysql_types_and_reads_keys_back() {
     assert_eq!(org.checks[0].name.as_deref(), Some("chk_budget"));
     assert!(org.checks[0].expr.contains("budget"));
 
+    assert_eq!(
+        org.triggers,
+        ["CREATE TRIGGER `org_code_upper` BEFORE INSERT ON `org` FOR EACH ROW SET NEW.code = UPPER(NEW.code)"]
+    );
+
     let member = s.table("member").unwrap();
     assert_eq!(member.column("org_id").unwrap().data_type, "integer");
     assert_eq!(member.column("tag").unwrap().data_type, "varbinary(4)");

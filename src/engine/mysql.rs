@@ -1152,6 +1152,23 @@ impl Connection for MysqlConn {
                 t.foreign_keys.push(fk);
             }
         }
+        // Triggers as DDL (not part of the fingerprint), in the order they fire.
+        for r in self.rows(
+            "SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, ACTION_STATEMENT \
+             FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() \
+             ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER, TRIGGER_NAME",
+        )? {
+            if let Some(t) = tables.get_mut(&s(&r[0])) {
+                t.triggers.push(format!(
+                    "CREATE TRIGGER {} {} {} ON {} FOR EACH ROW {}",
+                    Q.quote(&s(&r[1])),
+                    s(&r[2]),
+                    s(&r[3]),
+                    Q.quote(&t.name),
+                    s(&r[4])
+                ));
+            }
+        }
         Ok(Schema { engine: "mysql".into(), tables: tables.into_values().collect() })
     }
 
