@@ -483,20 +483,21 @@ fn a_failing_statement_stops_the_script_at_its_line() {
         .run_in_transaction(
             &statements("SET NAMES utf8mb4;"),
             &statements("ALTER TABLE t ADD COLUMN w int;\nUPDATE t SET w = 1;"),
+            &mut |_| Ok(()),
         )
         .unwrap();
     assert_eq!(ok.iter().map(|t| t.line).collect::<Vec<_>>(), [1, 2]);
     assert_eq!(ok[1].rows, 1);
     // Strict mode: narrowing to 3 characters fails instead of truncating.
     let script = "UPDATE t SET w = 2;\n\nALTER TABLE t MODIFY v varchar(3);\nUPDATE t SET w = 3;";
-    let f = c.run_in_transaction(&[], &statements(script)).unwrap_err();
+    let f = c.run_in_transaction(&[], &statements(script), &mut |_| Ok(())).unwrap_err();
     assert_eq!(f.line, 3, "{f:?}");
     assert!(f.statement.starts_with("ALTER TABLE t MODIFY"), "{f:?}");
     assert!(f.message.contains("Data too long") || f.message.contains("truncated"), "{f:?}");
     assert_eq!(scope.scalar(&db, "SELECT v FROM t"), "abcdefgh");
     // The ALTER's implicit commit kept the UPDATE before it; the one after it never ran.
     assert_eq!(scope.scalar(&db, "SELECT w FROM t"), "2");
-    let f = c.run_in_transaction(&[], &statements("SELECT 1;\nUSE mysql;")).unwrap_err();
+    let f = c.run_in_transaction(&[], &statements("SELECT 1;\nUSE mysql;"), &mut |_| Ok(())).unwrap_err();
     assert_eq!(f.line, 2);
 }
 
@@ -515,7 +516,7 @@ fn restore_after_a_failing_script_leaves_the_copy_exactly_as_cloned() {
     let script = "ALTER TABLE member ADD COLUMN note varchar(10);\nINSERT INTO org (code, name) VALUES ('ZZ', 'new');\n\
                   DROP TABLE rehearse_history;\nALTER TABLE member ADD CONSTRAINT fk_bad FOREIGN KEY (id) REFERENCES nowhere (id);";
     let mut c = cloned.test_copy.connect().unwrap();
-    let f = c.run_in_transaction(&[], &statements(script)).unwrap_err();
+    let f = c.run_in_transaction(&[], &statements(script), &mut |_| Ok(())).unwrap_err();
     assert_eq!(f.line, 4, "{f:?}");
     drop(c);
     assert_ne!(dump_text(&base, &copy), copy_before, "the DDL before the failure was committed");

@@ -1199,6 +1199,7 @@ impl Connection for MysqlConn {
         &mut self,
         prelude: &[Statement],
         body: &[Statement],
+        before_commit: &mut dyn FnMut(&mut dyn Connection) -> anyhow::Result<()>,
     ) -> Result<Vec<StatementTiming>, StatementFailure> {
         let fail =
             |st: &Statement, message: String| StatementFailure { line: st.line, statement: st.sql.clone(), message };
@@ -1226,6 +1227,12 @@ impl Connection for MysqlConn {
                     return Err(fail(st, server_message(&e)));
                 }
             }
+        }
+        // The DDL is already committed; verification runs last, and a failure is restored by the
+        // caller like any other.
+        if let Err(e) = before_commit(self) {
+            let _ = self.exec("ROLLBACK");
+            return Err(StatementFailure { line: 0, statement: "(verification)".into(), message: format!("{e:#}") });
         }
         let commit = Statement { line: 0, sql: "COMMIT".into() };
         self.exec(&commit.sql).map_err(|e| {
