@@ -30,3 +30,8 @@ fn split_and_merge_scenarios_pass_on_sqlite() {
 fn the_harness_sees_a_change_to_live_and_reads_values_back_exactly() {
     common::scenario::harness_self_check(Engine::Sqlite);
 }
+
+#[test]
+fn every_scenario_sql_loads_on_sqlite() {
+    common::scenario::sql_loads(Engine::Sqlite);
+}

@@ -259,6 +259,8 @@ pub struct Fixture {
     pub repo: PathBuf,
     pub config: PathBuf,
     pub workdir: PathBuf,
+    /// Whether the app's v2 has db/upgrade-hints.yaml.
+    pub has_hints: bool,
 }
 
 impl Fixture {
@@ -268,7 +270,14 @@ impl Fixture {
         live.load(live_sql).expect("load the live database");
         let repo = tmp.path().join("app");
         make_app_repo(&repo, target_sql, hints_yaml).expect("make the app repository");
-        let fx = Fixture { config: tmp.path().join("upgrade.yaml"), workdir: tmp.path().join("work"), repo, live, tmp };
+        let fx = Fixture {
+            config: tmp.path().join("upgrade.yaml"),
+            workdir: tmp.path().join("work"),
+            has_hints: hints_yaml.is_some(),
+            repo,
+            live,
+            tmp,
+        };
         fx.write_config(&fx.config_value());
         fx
     }
@@ -298,7 +307,7 @@ impl Fixture {
             "schema": { "sql": "db/schema.sql" },
             "workdir": self.workdir,
         });
-        if self.repo.join("db/upgrade-hints.yaml").exists() {
+        if self.has_hints {
             v["hints"] = "db/upgrade-hints.yaml".into();
         }
         v

@@ -728,3 +728,49 @@ pub fn harness_self_check(engine: Engine) {
     live.load(&format!("UPDATE {table} SET kind = 'x' WHERE id = 3")).unwrap();
     assert!(live.fingerprint().unwrap().changed_from(&first).is_some(), "fingerprint misses a changed row");
 }
+
+/// Every story's `live` and `target` SQL (all variants, pending stories included) loads into an
+/// empty database of `engine`: a story that cannot even load is a broken story, not an engine bug,
+/// and this says so before the engine is blamed.
+pub fn sql_loads(engine: Engine) {
+    let server = match engine {
+        Engine::Sqlite => None,
+        _ => match super::db::server_for(engine) {
+            Some(s) => Some(s),
+            None => return,
+        },
+    };
+    // PostgreSQL rolls DDL back: one database, each text inside BEGIN ... ROLLBACK (a database
+    // per text costs half a second each there).
+    let tmp = Temp::new("rehearse-sql-");
+    let shared = match engine {
+        Engine::Postgres => Some(LiveDb::create(engine, server.as_ref(), tmp.path()).expect("a scratch database")),
+        _ => None,
+    };
+    let mut problems = Vec::new();
+    for s in load_all(&super::scenarios_dir()) {
+        if !s.engines.iter().any(|e| e == engine.name()) {
+            continue;
+        }
+        for variant in 0..=s.variants.len() {
+            let case = Case { scenario: &s, variant };
+            for key in ["live", "target"] {
+                let Some(sql) = case.sql(key, engine) else {
+                    problems.push(format!("{}: no {key} SQL", case.label(engine)));
+                    continue;
+                };
+                let loaded = match &shared {
+                    Some(db) => db.load(&format!("BEGIN;\n{sql}\n;\nROLLBACK;\n")),
+                    None => {
+                        let dir = Temp::new("rehearse-sql-");
+                        LiveDb::create(engine, server.as_ref(), dir.path()).and_then(|db| db.load(&sql))
+                    }
+                };
+                if let Err(e) = loaded {
+                    problems.push(format!("{}: {key} SQL does not load: {e}", case.label(engine)));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
