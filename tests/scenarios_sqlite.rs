@@ -10,12 +10,21 @@ use common::db::Engine;
 
 /// Stories that fail on SQLite because of a product bug, each with its bug. They are left out of
 /// the suite so it stays a regression gate, and pinned by an `#[ignore]`d test below that fails
-/// until the bug is fixed. Empty now: keep it short.
-const KNOWN_BUGS: &[(&str, &str)] = &[];
+/// until the bug is fixed. Keep it short.
+const KNOWN_BUGS: &[(&str, &str)] = &[(
+    "wal-mode-live",
+    "a rehearsal of a WAL-mode live file leaves live-wal and live-shm next to it (created by the read-only open)",
+)];
 
 #[test]
 fn every_sqlite_scenario_passes_and_leaves_live_untouched() {
     common::scenario::run_suite(Engine::Sqlite, &[], KNOWN_BUGS);
+}
+
+#[test]
+#[ignore = "bug: a rehearsal of a WAL-mode SQLite live leaves -wal and -shm files next to it, owned by whoever rehearsed"]
+fn wal_mode_live_is_left_without_new_files_beside_it() {
+    common::scenario::run_named(Engine::Sqlite, &["wal-mode-live"]);
 }
 
 /// The split and merge stories, pending until issue 5 detects splits and merges. Run with
