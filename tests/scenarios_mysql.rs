@@ -40,6 +40,7 @@ const PENDING: &[&str] = &[
     "rename-then-not-null",
     "unique-on-renamed-column",
     "table-rename-keeps-references",
+    "check-on-renamed-column",
 ];
 
 #[test]

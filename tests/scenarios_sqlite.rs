@@ -14,6 +14,9 @@ use common::db::Engine;
 const KNOWN_BUGS: &[(&str, &str)] = &[(
     "wal-mode-live",
     "a rehearsal of a WAL-mode live file leaves live-wal and live-shm next to it (created by the read-only open)",
+), (
+    "check-on-renamed-column",
+    "a new CHECK on a renamed column is probed with the new column name on the live table, fails, and becomes human (unprobed)",
 )];
 
 #[test]
@@ -25,6 +28,12 @@ fn every_sqlite_scenario_passes_and_leaves_live_untouched() {
 #[ignore = "bug: a rehearsal of a WAL-mode SQLite live leaves -wal and -shm files next to it, owned by whoever rehearsed"]
 fn wal_mode_live_is_left_without_new_files_beside_it() {
     common::scenario::run_named(Engine::Sqlite, &["wal-mode-live"]);
+}
+
+#[test]
+#[ignore = "bug: a new CHECK on a renamed column is probed with the new column name, so a satisfied check needs a human"]
+fn check_on_a_renamed_column_is_probed_under_the_live_name() {
+    common::scenario::run_named(Engine::Sqlite, &["check-on-renamed-column"]);
 }
 
 /// The split and merge stories, pending until issue 5 detects splits and merges. Run with
