@@ -57,3 +57,9 @@ fn the_harness_sees_a_change_to_live_and_reads_values_back_exactly() {
 fn every_scenario_sql_loads_on_mysql() {
     common::scenario::sql_loads(Engine::Mysql);
 }
+
+#[test]
+#[ignore = "pending: the mysql engine is not finished (un-ignore when it lands)"]
+fn a_test_copy_rehearse_did_not_make_is_refused_and_left_alone() {
+    common::scenario::foreign_test_copy_is_refused(Engine::Mysql);
+}

@@ -58,3 +58,15 @@ fn the_harness_sees_a_change_to_live_and_reads_values_back_exactly() {
 fn every_scenario_sql_loads_on_postgres() {
     common::scenario::sql_loads(Engine::Postgres);
 }
+
+#[test]
+#[ignore = "pending: the postgres engine is not finished (un-ignore when it lands)"]
+fn a_test_copy_rehearse_did_not_make_is_refused_and_left_alone() {
+    common::scenario::foreign_test_copy_is_refused(Engine::Postgres);
+}
+
+#[test]
+#[ignore = "pending: the postgres engine is not finished (un-ignore when it lands)"]
+fn a_password_in_the_live_url_is_never_shown_or_written() {
+    common::scenario::password_is_never_shown(Engine::Postgres);
+}

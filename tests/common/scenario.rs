@@ -518,8 +518,14 @@ pub fn run_case(engine: Engine, server: Option<&Server>, case: &Case) -> Vec<Str
         _ => problems.push("workdir/report.json is missing or not JSON".into()),
     }
 
-    if engine == Engine::Sqlite && !live.sqlite_test_copy(&workdir).exists() {
-        problems.push(format!("no SQLite test copy at {}", live.sqlite_test_copy(&workdir).display()));
+    match (engine, &live.server) {
+        (Engine::Sqlite, _) if !live.sqlite_test_copy(&workdir).exists() => {
+            problems.push(format!("no SQLite test copy at {}", live.sqlite_test_copy(&workdir).display()))
+        }
+        (_, Some(srv)) if srv.query(&live.test_copy_name(), "SELECT 1").is_err() => {
+            problems.push(format!("no test copy database {}", live.test_copy_name()))
+        }
+        _ => {}
     }
     if expect.rehearsal == "passed" && status == "passed" {
         for q in &expect.after {
@@ -773,4 +779,80 @@ pub fn sql_loads(engine: Engine) {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A live database for a server engine loaded with the add-nullable-column story, its app repo
+/// and config: for the guard tests below. None when the server is not configured (skipped).
+fn server_story(engine: Engine, tmp: &Temp, live_url: Option<&dyn Fn(&LiveDb) -> String>) -> Option<(LiveDb, PathBuf)> {
+    let server = super::db::server_for(engine)?;
+    let scenarios = load_all(&super::scenarios_dir());
+    let s = scenarios.iter().find(|s| s.name == "add-nullable-column").expect("the add-nullable-column story");
+    let live = LiveDb::create(engine, Some(&server), tmp.path()).expect("create live");
+    live.load(s.pick("live", engine).unwrap()).expect("load live");
+    let repo = tmp.path().join("app");
+    make_app_repo(&repo, s.pick("target", engine).unwrap(), None).expect("app repo");
+    let url = live_url.map(|f| f(&live)).unwrap_or_else(|| live.url.clone());
+    let cfg = serde_json::json!({
+        "live": { "url": url },
+        "app": { "repo": repo, "revision": "v2" },
+        "schema": { "sql": "db/schema.sql" },
+        "workdir": tmp.path().join("work"),
+    });
+    let cfg_path = tmp.path().join("upgrade.yaml");
+    write_yaml(&cfg_path, &cfg);
+    Some((live, cfg_path))
+}
+
+fn run_config(cfg: &Path, cwd: &Path) -> super::Output {
+    rehearse(
+        [OsStr::new("run"), OsStr::new("--config"), cfg.as_os_str(), OsStr::new("--format"), OsStr::new("json")],
+        cwd,
+    )
+}
+
+/// DESIGN.md: a database rehearse did not create is never dropped. A `<live>upgradetest` that was
+/// already there (someone's own database) must be refused with exit 5 and left as it was.
+pub fn foreign_test_copy_is_refused(engine: Engine) {
+    let tmp = Temp::new("rehearse-guard-");
+    let Some((live, cfg)) = server_story(engine, &tmp, None) else { return };
+    let srv = live.server.clone().unwrap();
+    let theirs = live.test_copy_name();
+    srv.create_database(&theirs).unwrap();
+    srv.execute(Some(&theirs), "CREATE TABLE precious (id INTEGER PRIMARY KEY); INSERT INTO precious VALUES (42);")
+        .unwrap();
+    let theirs_before = srv.dump(&theirs).unwrap();
+    let live_before = live.fingerprint().unwrap();
+    let out = run_config(&cfg, tmp.path());
+    assert!(!out.panicked(), "{}", out.describe());
+    assert_eq!(out.code, Some(5), "a test copy rehearse did not make must be refused\n{}", out.describe());
+    assert!(out.stderr.contains(&theirs), "the refusal names the database: {}", out.stderr);
+    assert_eq!(srv.dump(&theirs).unwrap(), theirs_before, "the database rehearse did not make was changed");
+    assert_eq!(live.fingerprint().unwrap().changed_from(&live_before), None, "live changed");
+}
+
+/// Safety invariant 5: a password in live.url never appears in stdout, stderr or any file in the
+/// workdir. (The test server trusts loopback, so any password logs in.)
+pub fn password_is_never_shown(engine: Engine) {
+    const SECRET: &str = "s3cr3t-Pa55word";
+    let tmp = Temp::new("rehearse-secret-");
+    let with_password = |l: &LiveDb| {
+        let s = l.server.clone().unwrap();
+        super::db::Server { password: Some(SECRET.into()), ..s }.url_of(&l.name)
+    };
+    let Some((_live, cfg)) = server_story(engine, &tmp, Some(&with_password)) else { return };
+    let out = run_config(&cfg, tmp.path());
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(!out.stdout.contains(SECRET) && !out.stderr.contains(SECRET), "the password is shown\n{}", out.describe());
+    let mut stack = vec![tmp.path().join("work")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                let found = bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes());
+                assert!(!found, "the password is written in {}", p.display());
+            }
+        }
+    }
 }
