@@ -26,11 +26,21 @@ pub fn checkout(app: &App) -> anyhow::Result<Checkout> {
         .into());
     }
     let git = |args: &[&str]| cmd("git", args).env("GIT_TERMINAL_PROMPT", "0");
-    process::run(git(&["-C", &app.repo.to_string_lossy(), "rev-parse", "--git-dir"]), "git").map_err(|_| {
-        UsageError(format!(
-            "app.repo {} is not a git repository: point it at the application's git checkout",
-            app.repo.display()
-        ))
+    process::run(git(&["-C", &app.repo.to_string_lossy(), "rev-parse", "--git-dir"]), "git").map_err(|e| {
+        let why = format!("{e:#}");
+        if why.contains("dubious ownership") {
+            // git refuses a repository owned by another user (e.g. when run as postgres).
+            UsageError(format!(
+                "git refuses app.repo {} because another user owns it: run `git config --system --add safe.directory {}` (and the same for its .git)",
+                app.repo.display(),
+                app.repo.display()
+            ))
+        } else {
+            UsageError(format!(
+                "app.repo {} is not a git repository: point it at the application's git checkout",
+                app.repo.display()
+            ))
+        }
     })?;
     let spec = format!("{}^{{commit}}", app.revision);
     let commit = process::run(
