@@ -389,7 +389,37 @@ pub fn recover(cfg: &Resolved) -> anyhow::Result<String> {
         write_journal(&cfg.workdir, &mut j, step)?;
         return Ok(format!("{state}; {} needs no restore", live.dialect().name()));
     }
-    Err(Refused(format!("{state}; automatic restore is not available for {} yet", live.dialect().name())).into())
+    // MySQL: DDL committed statement by statement, and a schema that looks new does not prove
+    // that every data step ran. Only a promotion that reached Finishing (verified) is kept;
+    // one interrupted while running is put back from the backup taken just before.
+    match j.step {
+        Step::Finishing => {
+            write_journal(&cfg.workdir, &mut j, Step::Done)?;
+            Ok(format!("{state}; the promotion had been verified: live keeps the new schema"))
+        }
+        Step::Locked => {
+            write_journal(&cfg.workdir, &mut j, Step::RolledBack)?;
+            Ok(format!("{state}; the promotion stopped before its backup and its script: live was not changed"))
+        }
+        _ => {
+            let Some(backup) = j.backup.clone().filter(|b| b.exists()) else {
+                return Err(Refused(format!(
+                    "{state}; the backup named in the journal is missing: restore live by hand"
+                ))
+                .into());
+            };
+            if j.step == Step::BackedUp {
+                write_journal(&cfg.workdir, &mut j, Step::RolledBack)?;
+                return Ok(format!("{state}; the script had not started: live was not changed"));
+            }
+            let rw = engine::from_url(&cfg.live_url, Access::ReadWrite).map_err(exit::usage)?;
+            let mut p = rw.promotion(&cfg.workdir)?;
+            let done = p.restore_from(&backup)?;
+            p.finish()?;
+            write_journal(&cfg.workdir, &mut j, Step::RolledBack)?;
+            Ok(format!("{state}; {done}"))
+        }
+    }
 }
 
 /// `rehearse history`: the rows of `rehearse_history` in live.

@@ -135,6 +135,12 @@ pub trait Promotion {
     fn finish(&mut self) -> anyhow::Result<()>;
     /// After a failure: put live back as it was, and say in one sentence what state it is in.
     fn undo(&mut self) -> anyhow::Result<String>;
+    /// After a crash (`rehearse recover`): put live back from a backup this promotion's engine
+    /// made. Engines whose promotion is atomic have nothing to restore.
+    fn restore_from(&mut self, backup: &Path) -> anyhow::Result<String> {
+        let _ = backup;
+        Ok("nothing to restore: this engine's promotion leaves live old or new".into())
+    }
 }
 
 pub struct Cloned {

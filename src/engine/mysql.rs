@@ -8,7 +8,7 @@
 //! (0600) option file given as `--defaults-extra-file`, never argv, logs or messages. A database
 //! this module did not create and mark is never dropped, nor one named like live.
 
-use super::{Access, Cloned, Connection, Dialect, Engine, Row, StatementFailure, StatementTiming};
+use super::{Access, Cloned, Connection, Dialect, Engine, Promotion, Row, StatementFailure, StatementTiming};
 use crate::exit::Refused;
 use crate::schema::{Check, Column, Family, ForeignKey, Index, Schema, Table, Unique};
 use crate::sqltext::Statement;
@@ -709,6 +709,23 @@ impl Engine for Mysql {
         Ok(())
     }
 
+    fn promotion(&self, _workdir: &Path) -> anyhow::Result<Box<dyn Promotion>> {
+        if self.role != Role::Live {
+            bail!("{} is not a live database", self.describe());
+        }
+        let mut lock = MysqlConn::open(&self.params, Some(&self.database), Access::ReadWrite)?;
+        let name = Q.literal(&format!("rehearse:{}", self.database));
+        let got = lock.rows(&format!("SELECT GET_LOCK({name}, 30)"))?;
+        if got.first().and_then(|r| r.first()).cloned().flatten().as_deref() != Some("1") {
+            return Err(Refused(format!(
+                "another rehearse --live holds the lock on {}: wait for it to finish",
+                self.describe()
+            ))
+            .into());
+        }
+        Ok(Box::new(MysqlPromotion { live: self.sibling(self.database.clone(), Role::Live), lock, backup: None }))
+    }
+
     fn restore_test_copy(&self, backup: &Path) -> anyhow::Result<()> {
         if !matches!(self.role, Role::TestCopy { .. }) {
             return Err(Refused(format!(
@@ -732,6 +749,82 @@ impl Engine for Mysql {
         self.recreate(&mut admin, &self.database, &self.role, &defaults)?;
         drop(admin);
         self.load(&tools, dir, &self.database, backup)
+    }
+}
+
+// --------------------------------------------------------------------------------- promotion --
+
+/// `--live` on MySQL: DDL commits statement by statement, so the script runs on live itself and a
+/// failure is undone by restoring live from the dump taken just before, holding GET_LOCK throughout.
+/// The live database is never dropped: tables the script created are dropped, then the dump (its
+/// `DROP TABLE IF EXISTS` + `CREATE TABLE` + rows per table) is loaded back into it.
+struct MysqlPromotion {
+    live: Mysql,
+    lock: MysqlConn,
+    backup: Option<PathBuf>,
+}
+
+impl Promotion for MysqlPromotion {
+    fn backup(&mut self, workdir: &Path) -> anyhow::Result<PathBuf> {
+        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(':', "");
+        let path = workdir.join(format!("{}.pre-upgrade-{stamp}.sql", self.live.database));
+        let tools = self.live.tools(&self.lock)?;
+        self.live.dump(&tools, workdir, &path)?;
+        self.backup = Some(path.clone());
+        Ok(path)
+    }
+
+    fn connection(&mut self) -> anyhow::Result<Box<dyn Connection>> {
+        self.live.connect()
+    }
+
+    fn finish(&mut self) -> anyhow::Result<()> {
+        let name = Q.literal(&format!("rehearse:{}", self.live.database));
+        let _ = self.lock.exec(&format!("DO RELEASE_LOCK({name})"));
+        Ok(())
+    }
+
+    fn undo(&mut self) -> anyhow::Result<String> {
+        let Some(backup) = self.backup.clone() else {
+            return Ok(format!("{} was not touched: the failure came before the backup", self.live.describe()));
+        };
+        self.restore_from(&backup)
+    }
+
+    fn restore_from(&mut self, backup: &Path) -> anyhow::Result<String> {
+        let dump =
+            std::fs::read_to_string(backup).with_context(|| format!("cannot read the backup {}", backup.display()))?;
+        let in_dump: Vec<String> = dump
+            .lines()
+            .filter_map(|l| l.strip_prefix("CREATE TABLE `"))
+            .filter_map(|rest| rest.split_once("` (").map(|(name, _)| name.replace("``", "`")))
+            .collect();
+        let db = Q.literal(&self.live.database);
+        let now: Vec<String> = self
+            .lock
+            .rows(&format!("SELECT table_name FROM information_schema.tables WHERE table_schema = {db} AND table_type = 'BASE TABLE'"))?
+            .into_iter()
+            .filter_map(|r| r.into_iter().next().flatten())
+            .collect();
+        let created: Vec<&String> = now.iter().filter(|t| !in_dump.contains(t)).collect();
+        if !created.is_empty() {
+            let list: Vec<String> =
+                created.iter().map(|t| format!("{}.{}", Q.quote(&self.live.database), Q.quote(t))).collect();
+            let drop = format!("DROP TABLE IF EXISTS {}", list.join(", "));
+            for sql in ["SET FOREIGN_KEY_CHECKS = 0", drop.as_str(), "SET FOREIGN_KEY_CHECKS = 1"] {
+                self.lock
+                    .exec(sql)
+                    .map_err(|e| anyhow!("cannot drop the tables the script created: {}", server_message(&e)))?;
+            }
+        }
+        let tools = self.live.tools(&self.lock)?;
+        let dir = backup.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        self.live.load(&tools, dir, &self.live.database.clone(), backup)?;
+        Ok(format!(
+            "{} was restored from {}: it is as it was before the promotion",
+            self.live.describe(),
+            backup.display()
+        ))
     }
 }
 
