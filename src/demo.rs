@@ -96,6 +96,7 @@ pub fn demo(dir: Option<PathBuf>) -> anyhow::Result<i32> {
         "\nThis was a real rehearsal: live ({live}) was only read.\n\
          Try next:\n  \
          less {work}/migration.sql                     # the script, with its TODO(rehearse) sections\n  \
+         xdg-open {work}/report.html                   # the report as one page, in a browser\n  \
          rehearse report --config {c} --format md\n  \
          # decide the TODOs in a copy of the script, then rehearse your edit:\n  \
          cp {work}/migration.sql {dir}/edited.sql && $EDITOR {dir}/edited.sql\n  \

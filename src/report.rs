@@ -1,8 +1,13 @@
 //! The report: the JSON contract of DESIGN.md (`report.json`, and stdout with `--format json`),
-//! and its text (terminal, 80 columns) and Markdown renderings from `templates/report/`.
+//! and its text (terminal, 80 columns), Markdown and HTML renderings from `templates/report/`.
 //!
 //! Every rendering is made from the JSON value, so `rehearse report` re-renders exactly what the
-//! run wrote. Renderers write to `&mut impl Write`. Never holds a password.
+//! run wrote; the HTML one also shows the migration script, read from the file the report names
+//! and only while its SHA-256 is still the one reported. Renderers write to `&mut impl Write`.
+//! Never holds a password. The HTML template is the only one with autoescape on: identifiers,
+//! sample values and SQL come from live data and may hold markup.
+
+mod html;
 
 use crate::findings::Finding;
 use crate::verify::Verification;
@@ -98,16 +103,20 @@ pub struct Report {
     pub next_steps: Vec<String>,
 }
 
-pub const FORMATS: &[&str] = &["text", "md", "json"];
+pub const FORMATS: &[&str] = &["text", "md", "json", "html"];
 
 fn tera() -> anyhow::Result<tera::Tera> {
     let mut t = tera::Tera::default();
     t.add_raw_templates(vec![
         ("report.txt", include_str!("../templates/report/report.txt.tera")),
         ("report.md", include_str!("../templates/report/report.md.tera")),
+        ("report.html", include_str!("../templates/report/report.html.tera")),
     ])?;
-    t.autoescape_on(vec![]);
+    // Only the HTML report is escaped: the text and Markdown ones must show values as they are.
+    t.autoescape_on(vec![".html"]);
     t.register_filter("wrap", wrap_filter);
+    t.register_filter("code_spans", html::code_spans);
+    t.register_filter("thousands", html::thousands);
     Ok(t)
 }
 
@@ -149,10 +158,14 @@ pub fn use_colour() -> bool {
 }
 
 pub fn render(value: &serde_json::Value, format: &str, colour: bool, out: &mut impl Write) -> anyhow::Result<()> {
-    if format == "json" {
-        serde_json::to_writer_pretty(&mut *out, value)?;
-        writeln!(out)?;
-        return Ok(());
+    match format {
+        "json" => {
+            serde_json::to_writer_pretty(&mut *out, value)?;
+            writeln!(out)?;
+            return Ok(());
+        }
+        "html" => return render_html(value, html::read_script(value), out),
+        _ => {}
     }
     let mut ctx = tera::Context::from_value(value.clone())?;
     let codes: BTreeMap<&str, &str> = if colour {
@@ -179,16 +192,77 @@ pub fn load(workdir: &Path) -> anyhow::Result<serde_json::Value> {
     Ok(serde_json::from_str(&text)?)
 }
 
-/// Write report.json and report.md into the workdir (0600: they hold sample values).
+/// The self-contained HTML page (`templates/report/report.html.tera`): no external assets, readable
+/// without JavaScript, printable. `script` is the migration script as it can be shown.
+fn render_html(value: &serde_json::Value, script: html::ScriptView, out: &mut impl Write) -> anyhow::Result<()> {
+    let mut ctx = tera::Context::from_value(value.clone())?;
+    ctx.insert("html", &html::extras(value, script));
+    let text = tera()?.render("report.html", &ctx).context("cannot render the HTML report")?;
+    out.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// Write report.json, report.md and report.html into the workdir (0600: they hold sample values).
+/// The script's text goes into the HTML page only, never into the JSON contract.
 pub fn save(workdir: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
     crate::fsutil::write_private(&workdir.join("report.json"), serde_json::to_string_pretty(value)?.as_bytes())?;
     let mut md = Vec::new();
     render(value, "md", false, &mut md)?;
-    crate::fsutil::write_private(&workdir.join("report.md"), &md)
+    crate::fsutil::write_private(&workdir.join("report.md"), &md)?;
+    let mut page = Vec::new();
+    render_html(value, html::read_script(value), &mut page)?;
+    crate::fsutil::write_private(&workdir.join("report.html"), &page)
 }
 
 #[cfg(test)]
 mod tests {
+    fn sample() -> serde_json::Value {
+        serde_json::json!({
+            "tool": "rehearse 0", "generated_at": "2026-01-01T00:00:00Z", "engine": "sqlite",
+            "live": "SQLite file live.db", "test_copy": "SQLite file t.db", "verdict": "lossy",
+            "counts": { "lossy": 1 }, "script": "/nonexistent/migration.sql", "todo_count": 0,
+            "script_sha256": "x", "backup": "b", "workdir": "/nonexistent", "live_fingerprint": "l",
+            "target_fingerprint": "t", "next_steps": ["When satisfied: rehearse run --live"],
+            "findings": [ { "code": "RH202", "kind": "column_dropped", "table": "a&b", "column": "c",
+                "verdict": "lossy", "accepted": true, "message": "drops `a&b.c`",
+                "evidence": { "rows": 1200, "non_null": 3, "samples": ["<i>x</i>"], "probe_sql": "SELECT 1 < 2" } } ],
+            "rehearsal": { "status": "passed", "verified": true, "seconds": 1.5,
+                "rows_before": { "a&b": 1200, "k": 5 }, "rows_after": { "a&b": 1199, "k": 5 },
+                "timings": [ { "line": 1, "millis": 1.0, "rows": 0 }, { "line": 2, "millis": 9.0, "rows": 0 },
+                    { "line": 3, "millis": 3.0, "rows": 0 }, { "line": 4, "millis": 7.0, "rows": 0 },
+                    { "line": 5, "millis": 5.0, "rows": 0 }, { "line": 6, "millis": 0.5, "rows": 0 } ] }
+        })
+    }
+
+    #[test]
+    fn html_escapes_values_that_markdown_keeps_as_they_are() {
+        let mut html = Vec::new();
+        super::render(&sample(), "html", false, &mut html).unwrap();
+        let html = String::from_utf8(html).unwrap();
+        assert!(html.contains("&lt;i&gt;x&lt;&#x2F;i&gt;") && !html.contains("<i>x</i>"), "{html}");
+        assert!(html.contains("<code>a&amp;b.c</code>"), "backticks become <code>, escaped inside");
+        assert!(html.contains("SELECT 1 &lt; 2"));
+        let mut md = Vec::new();
+        super::render(&sample(), "md", false, &mut md).unwrap();
+        assert!(String::from_utf8(md).unwrap().contains("<i>x</i>"));
+    }
+
+    #[test]
+    fn html_shows_downtime_slowest_statements_and_row_differences() {
+        let mut html = Vec::new();
+        super::render(&sample(), "html", false, &mut html).unwrap();
+        let html = String::from_utf8(html).unwrap();
+        assert!(html.contains("Expected downtime: <strong>1.50 s</strong>"));
+        assert!(html.contains("measured on the test copy"));
+        let slow: Vec<usize> =
+            [2, 4, 5, 3, 1].iter().map(|n| html.find(&format!("href=\"#L{n}\"")).expect("listed")).collect();
+        assert!(slow.windows(2).all(|w| w[0] < w[1]), "slowest first, top five only");
+        assert!(!html.contains("href=\"#L6\""), "the sixth statement is not listed");
+        assert_eq!(html.matches("<tr class=\"differs\">").count(), 1, "only a&b changed row count");
+        assert!(html.contains("loss accepted"));
+        assert!(html.contains("is not readable from here"), "a missing script is said, not hidden");
+    }
+
     #[test]
     fn wrap_keeps_lines_within_width() {
         let w = super::wrap("one two three four five six seven eight nine ten", 20, "  ");

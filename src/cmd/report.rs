@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  rehearse report --config upgrade.yaml\n  rehearse report --workdir /var/lib/rehearse/eden --format md"
+    after_help = "Examples:\n  rehearse report --config upgrade.yaml\n  rehearse report --workdir /var/lib/rehearse/eden --format md\n  rehearse report --config upgrade.yaml --format html > report.html"
 )]
 pub struct Args {
     /// The upgrade config whose workdir holds the report
@@ -15,7 +15,7 @@ pub struct Args {
     /// The workdir (instead of --config)
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<PathBuf>,
-    #[arg(long, default_value = "text", value_parser = ["text", "md", "json"])]
+    #[arg(long, default_value = "text", value_parser = ["text", "md", "json", "html"])]
     pub format: String,
 }
 

@@ -19,8 +19,8 @@ pub struct Args {
     /// The upgrade config (default: ./upgrade.yaml when it exists)
     #[arg(long, short, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Output on stdout: text report, Markdown, or the JSON contract
-    #[arg(long, default_value = "text", value_parser = ["text", "md", "json"])]
+    /// Output on stdout: text report, Markdown, the JSON contract, or the HTML page
+    #[arg(long, default_value = "text", value_parser = ["text", "md", "json", "html"])]
     pub format: String,
     /// Rehearse this edited script instead of the generated one
     #[arg(long, value_name = "FILE")]
