@@ -97,6 +97,9 @@ struct Todo {
     nullable: bool,
     /// `"a" = NULL, "b" = NULL`: clearing a (composite) reference.
     set_null: String,
+    /// `"a" IS NOT NULL AND "b" IS NOT NULL`: NULLs never collide in a unique key, so a draft
+    /// must leave rows with a NULL key alone.
+    keys_not_null: String,
     /// True for exactly the rows the orphan probe counted: every key column set, no parent.
     orphan_condition: String,
 }
@@ -305,14 +308,14 @@ pub fn render(inp: &Inputs) -> anyhow::Result<String> {
                     q: q(&f.table),
                     note: f.message.clone(),
                     todo: (f.verdict == Verdict::Lossy && !f.accepted)
-                        .then(|| format!("{} Remove this line to accept the loss.", f.message)),
+                        .then(|| format!("{}. Remove this line to accept the loss.", f.message)),
                 });
             }
             Kind::TableDropped => ctx.drops.push(DropTable {
                 name: f.table.clone(),
                 q: q(&f.table),
                 note: f.message.clone(),
-                todo: open(f).then(|| format!("{} Remove this line to accept the loss.", f.message)),
+                todo: open(f).then(|| format!("{}. Remove this line to accept the loss.", f.message)),
             }),
             Kind::TableAdded => {
                 let t = inp.target.table(&f.table).expect("added table is in the target");
@@ -920,7 +923,7 @@ fn section_todo(inp: &Inputs, f: &Finding, table_now: &str, cols: &BTreeMap<Stri
         Kind::ColumnAdded | Kind::ColumnNullabilityChanged => return None,
         Kind::ColumnDropped if !ch.candidates.is_empty() => return None,
         Kind::ColumnDropped => {
-            Todo { kind: "loss".into(), text: format!("{} Remove this line to accept the loss.", f.message), ..base }
+            Todo { kind: "loss".into(), text: format!("{}. Remove this line to accept the loss.", f.message), ..base }
         }
         Kind::ColumnTypeChanged => {
             let c = q(ch.old_column.as_deref().or(ch.column.as_deref()).unwrap_or_default());
@@ -934,6 +937,7 @@ fn section_todo(inp: &Inputs, f: &Finding, table_now: &str, cols: &BTreeMap<Stri
             let olds: Vec<String> = ch.columns.iter().map(|c| old(c)).collect();
             Todo {
                 q_columns: list(d, &olds),
+                keys_not_null: olds.iter().map(|c| format!("{} IS NOT NULL", q(c))).collect::<Vec<_>>().join(" AND "),
                 referenced_by: inp
                     .current
                     .tables
