@@ -182,11 +182,13 @@ pub fn build(opts: &Options) -> anyhow::Result<Built> {
         }
     };
 
-    let mut data_members: Vec<(&str, Vec<u8>)> = vec![
-        (RECORD, serde_json::to_vec_pretty(&rec)?),
-        (SCRIPT, script),
-        (HINTS, serde_yaml::to_string(&rec.hints)?.into_bytes()),
-    ];
+    let hints = serde_yaml::to_string(&rec.hints)?;
+    // `apply` checks that hints.yaml reads back as the record's hints: make sure it does here.
+    if Hints::parse(&hints, Path::new(HINTS))? != rec.hints {
+        anyhow::bail!("the rehearsal's hints do not read back the same from YAML; please report this");
+    }
+    let mut data_members: Vec<(&str, Vec<u8>)> =
+        vec![(RECORD, serde_json::to_vec_pretty(&rec)?), (SCRIPT, script), (HINTS, hints.into_bytes())];
     if let Some(v) = &verification {
         data_members.push((VERIFICATION, serde_json::to_vec_pretty(v)?));
     }

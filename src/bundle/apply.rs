@@ -480,9 +480,12 @@ fn apply(p: &Paths, bundle_path: &Path, code_dir: Option<&Path>, log: &mut Log) 
         if let Err(e) = code_forward(c, i, o) {
             // The database and the program must match: put the previous database back too.
             log.line(&format!("Could not put the new program files in place ({e:#}); putting everything back."));
-            code_back(c, i, o, true)?;
+            // The unpacked files stay until the database is back: if that fails, the journal still
+            // says SwappingCode and the next start finishes the swap with them.
+            code_back(c, i, o, false)?;
             live::put_back_pre_upgrade(&target, &p.db, &p.dir)?;
             j.write(&p.journal, Step::Undone)?;
+            let _ = std::fs::remove_dir_all(i);
             return Err(LiveFailed(format!(
                 "could not replace the program folder {} ({e:#}): the previous database and program files were put back; stop the program and try again",
                 c.display()
