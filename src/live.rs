@@ -346,10 +346,16 @@ impl History {
     }
 }
 
+/// `user@host`; USERNAME and COMPUTERNAME are Windows' names for them (a bundle's client).
 fn who() -> String {
-    let user = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
-    let host =
-        std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "unknown".into());
+    let user = ["SUDO_USER", "USER", "USERNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok())
+        .unwrap_or_else(|| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .or_else(|_| std::env::var("COMPUTERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
     format!("{user}@{host}")
 }
 

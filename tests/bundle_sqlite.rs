@@ -390,11 +390,15 @@ fn kill_9_during_apply_leaves_database_and_program_matching_after_recover() {
         std::fs::write(&c.db, &original).unwrap();
         v1_files(&c.code);
     };
-    // One full apply: how long it takes, and what the new program folder looks like.
-    reset();
-    let t = std::time::Instant::now();
-    assert_eq!(apply(&b, &c).status.code(), Some(0));
-    let full = t.elapsed().as_micros() as u64;
+    // A full apply: how long it takes (the quicker of two, the first pays for cold caches), and
+    // what the new program folder looks like.
+    let mut full = u64::MAX;
+    for _ in 0..2 {
+        reset();
+        let t = std::time::Instant::now();
+        assert_eq!(apply(&b, &c).status.code(), Some(0));
+        full = full.min(t.elapsed().as_micros() as u64);
+    }
     assert_eq!(fingerprint(&c.db), new_fp);
     let new_tree = tree(&c.code);
 
@@ -435,11 +439,27 @@ fn kill_9_during_apply_leaves_database_and_program_matching_after_recover() {
             .unwrap_or_else(|| "not started".into());
 
         // The next start settles whatever was interrupted: the program folder follows the database.
-        let o = bin(&[&"apply", &"--recover", &"--db", &c.db]);
+        // Every fourth round the next start is the same apply again, which settles, then upgrades.
+        let again = round % 4 == 3;
+        let o = if again { apply(&b, &c) } else { bin(&[&"apply", &"--recover", &"--db", &c.db]) };
         assert_eq!(o.status.code(), Some(0), "round {round} (killed at {step}): {}", stderr(&o));
-        assert_eq!(fingerprint(&c.db), fp, "round {round}: recovery never changes the database");
+        if !matches!(step.as_str(), "not started" | "done") {
+            assert!(stderr(&o).contains("Found an interrupted upgrade"), "round {round}: {}", stderr(&o));
+        }
+        if again {
+            assert_eq!(fingerprint(&c.db), new_fp, "round {round}");
+            assert_eq!(tree(&c.code), new_tree, "round {round}");
+        } else {
+            assert_eq!(fingerprint(&c.db), fp, "round {round}: recovery never changes the database");
+        }
         let now = tree(&c.code);
-        let side = if fp == new_fp {
+        let side = if again {
+            if fp == new_fp {
+                "new"
+            } else {
+                "old"
+            }
+        } else if fp == new_fp {
             assert_eq!(now, new_tree, "round {round} (killed at {step}): new database needs the new program");
             assert_eq!(tree(&beside(&c.code, ".pre-upgrade")), old_tree, "round {round}");
             "new"

@@ -62,6 +62,19 @@ pub enum Step {
     Undone,
 }
 
+impl Step {
+    /// For the log: where an interrupted action stopped.
+    fn words(self) -> &'static str {
+        match self {
+            Step::Preparing => "while preparing, before anything was changed",
+            Step::SwappingDatabase => "while putting the database in place",
+            Step::SwappingCode => "after the database was put in place, while putting the program files in place",
+            Step::Done => "after it had finished",
+            Step::Undone => "after it had been undone",
+        }
+    }
+}
+
 /// `<db>.rehearse-apply.json`: the action under way, or the last one finished.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Journal {
@@ -314,12 +327,13 @@ fn settle(p: &Paths, log: &mut Log) -> anyhow::Result<Option<String>> {
         return Ok(None);
     }
     log.line(&format!(
-        "Found an interrupted {} (it stopped at step {:?}); settling it first.",
+        "Found an interrupted {} (it stopped {}, at {}); settling it first.",
         match j.action {
             Action::Apply => "upgrade",
             Action::Rollback => "rollback",
         },
-        j.step
+        j.step.words(),
+        j.updated_at
     ));
     resolve(p, &mut j, log).map(Some)
 }

@@ -15,11 +15,13 @@ use std::path::PathBuf;
     "database; send that file back when asked. The previous database is kept as FILE.pre-upgrade and the\n",
     "previous program folder as DIR.pre-upgrade, for --rollback. An apply that was interrupted (power\n",
     "cut, killed) is finished or undone by the next `rehearse apply`, whatever its arguments.\n\n",
-    "Exit codes: 0 done (upgraded, already upgraded, rolled back, recovered, or nothing to do),\n",
-    "1 unexpected error (read the log; run --recover), 2 usage error (nothing done),\n",
-    "4 the upgrade failed on the working copy or could not be put in place (everything is as before),\n",
-    "5 refused (the database is at another version, busy, or there is nothing to roll back; nothing done),\n",
-    "6 the upgrade file is damaged or altered (nothing done; ask for it again)."))]
+    "Exit codes:\n",
+    "  0  done: upgraded, already upgraded, rolled back, recovered, or nothing to do\n",
+    "  1  unexpected error: read the log, then run --recover\n",
+    "  2  usage error; nothing done\n",
+    "  4  the upgrade failed (on the working copy, or putting it in place); all is as before\n",
+    "  5  refused: another version, database busy, nothing to roll back; nothing done\n",
+    "  6  the upgrade file is damaged or altered; nothing done: ask for it again"))]
 pub struct Args {
     /// The upgrade file (.rhb) made by `rehearse bundle`
     #[arg(value_name = "BUNDLE", required_unless_present_any = ["rollback", "recover"])]
