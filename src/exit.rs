@@ -15,9 +15,11 @@ pub const NEEDS_HUMAN: i32 = 3;
 pub const REHEARSAL_FAILED: i32 = 4;
 /// Refused by a safety guard (e.g. a test copy rehearse did not make).
 pub const REFUSED: i32 = 5;
+/// An upgrade bundle is damaged or altered (checksum or size differs): it was not used.
+pub const BUNDLE_DAMAGED: i32 = 6;
 
 pub const HELP: &str = "Exit codes: 0 passed, 1 error, 2 usage/config error, 3 needs a human \
-(nothing run), 4 rehearsal failed (rolled back), 5 refused by a safety guard.";
+(nothing run), 4 rehearsal failed (rolled back), 5 refused by a safety guard, 6 bundle damaged or altered.";
 
 /// A usage or configuration error (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,11 @@ pub struct UsageError(pub String);
 #[error("{0}")]
 pub struct Refused(pub String);
 
+/// An upgrade bundle that fails its checks (exit 6).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BundleDamaged(pub String);
+
 pub fn usage(e: anyhow::Error) -> anyhow::Error {
     anyhow::Error::new(UsageError(format!("{e:#}")))
 }
@@ -36,6 +43,8 @@ pub fn usage(e: anyhow::Error) -> anyhow::Error {
 pub fn code_of(e: &anyhow::Error) -> i32 {
     if e.chain().any(|c| c.is::<UsageError>()) {
         USAGE
+    } else if e.chain().any(|c| c.is::<BundleDamaged>()) {
+        BUNDLE_DAMAGED
     } else if e.chain().any(|c| c.is::<Refused>()) {
         REFUSED
     } else if e.chain().any(|c| c.is::<crate::live::LiveFailed>()) {

@@ -188,8 +188,13 @@ fn confirm(live: &dyn Engine, yes: bool) -> anyhow::Result<()> {
 /// A lock file in the workdir, held for the whole promotion: a second `--live` waits a bounded
 /// time, then refuses. (The engine's own lock covers other workdirs.)
 fn workdir_lock(workdir: &Path, wait: Duration) -> anyhow::Result<std::fs::File> {
-    let path = workdir.join("live.lock");
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+    lock_file(&workdir.join("live.lock"), wait, "another rehearse --live")
+}
+
+/// Hold an exclusive lock on `path` (made when missing), waiting at most `wait`; then refuse,
+/// naming `holder`. Also used by `rehearse apply` (its lock file beside the database).
+pub(crate) fn lock_file(path: &Path, wait: Duration, holder: &str) -> anyhow::Result<std::fs::File> {
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
     let until = Instant::now() + wait;
     loop {
         match file.try_lock() {
@@ -198,9 +203,7 @@ fn workdir_lock(workdir: &Path, wait: Duration) -> anyhow::Result<std::fs::File>
                 std::thread::sleep(Duration::from_millis(200))
             }
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(
-                    Refused(format!("another rehearse --live holds {}: wait for it to finish", path.display())).into()
-                )
+                return Err(Refused(format!("{holder} holds {}: wait for it to finish", path.display())).into())
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
         }
@@ -249,15 +252,7 @@ pub fn promote(opts: &Options) -> anyhow::Result<Outcome> {
     let before = rehearsal::rows_before(conn.as_mut(), dialect, &plan)?;
     write_journal(&cfg.workdir, &mut journal, Step::Running)?;
     say("running the rehearsed script");
-    let history = History {
-        applied_at: now(),
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        from_fingerprint: rec.live_fingerprint.clone(),
-        to_fingerprint: rec.target_fingerprint.clone(),
-        script_sha256: rec.script_sha256.clone(),
-        applied_by: who(),
-        started,
-    };
+    let history = History::new(&rec, started);
     let expected = rehearsal::Expected {
         dialect,
         target: &rec.target_schema,
@@ -303,7 +298,8 @@ pub fn promote(opts: &Options) -> anyhow::Result<Outcome> {
 #[error("{0}")]
 pub struct LiveFailed(pub String);
 
-struct History {
+/// The `rehearse_history` row of one promotion (also written by `rehearse apply` on a client).
+pub(crate) struct History {
     applied_at: String,
     tool_version: String,
     from_fingerprint: String,
@@ -314,8 +310,20 @@ struct History {
 }
 
 impl History {
+    pub(crate) fn new(rec: &Record, started: Instant) -> History {
+        History {
+            applied_at: now(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            from_fingerprint: rec.live_fingerprint.clone(),
+            to_fingerprint: rec.target_fingerprint.clone(),
+            script_sha256: rec.script_sha256.clone(),
+            applied_by: who(),
+            started,
+        }
+    }
+
     /// Create `rehearse_history` in live on first use and add this promotion's row.
-    fn record(&self, conn: &mut dyn engine::Connection, dialect: engine::Dialect) -> anyhow::Result<()> {
+    pub(crate) fn record(&self, conn: &mut dyn engine::Connection, dialect: engine::Dialect) -> anyhow::Result<()> {
         let mut ctx = tera::Context::new();
         let l = |s: &str| dialect.literal(s);
         ctx.insert("table", &dialect.quote("rehearse_history"));
@@ -338,10 +346,16 @@ impl History {
     }
 }
 
+/// `user@host`; USERNAME and COMPUTERNAME are Windows' names for them (a bundle's client).
 fn who() -> String {
-    let user = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
-    let host =
-        std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "unknown".into());
+    let user = ["SUDO_USER", "USER", "USERNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok())
+        .unwrap_or_else(|| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .or_else(|_| std::env::var("COMPUTERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
     format!("{user}@{host}")
 }
 
@@ -435,6 +449,21 @@ pub fn history(cfg: &Resolved) -> anyhow::Result<Vec<Vec<Option<String>>>> {
     }
 }
 
+/// Put `<file>.pre-upgrade` back in place of the SQLite file `path` with one atomic rename, keeping
+/// the replaced file as `<file>.rolled-back`; returns that path. Holds live's write lock meanwhile.
+/// Also `rehearse apply --rollback` on a client.
+pub(crate) fn put_back_pre_upgrade(live: &dyn Engine, path: &Path, workdir: &Path) -> anyhow::Result<PathBuf> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let old = path.with_file_name(format!("{name}.pre-upgrade"));
+    let promotion = live.promotion(workdir)?; // holds the write lock on live
+    let rolled = path.with_file_name(format!("{name}.rolled-back"));
+    let _ = std::fs::remove_file(&rolled);
+    std::fs::hard_link(path, &rolled)?;
+    std::fs::rename(&old, path)?;
+    drop(promotion);
+    Ok(rolled)
+}
+
 /// `rehearse rollback --live` for SQLite: put `<file>.pre-upgrade` back in place, keeping the
 /// upgraded file as `<file>.rolled-back`.
 pub fn rollback(cfg: &Resolved, yes: bool) -> anyhow::Result<String> {
@@ -452,12 +481,7 @@ pub fn rollback(cfg: &Resolved, yes: bool) -> anyhow::Result<String> {
     }
     confirm(live.as_ref(), yes)?;
     let _lock = workdir_lock(&cfg.workdir, Duration::from_secs(30))?;
-    let promotion = live.promotion(&cfg.workdir)?; // holds the write lock on live
-    let rolled = path.with_file_name(format!("{name}.rolled-back"));
-    let _ = std::fs::remove_file(&rolled);
-    std::fs::hard_link(&path, &rolled)?;
-    std::fs::rename(&old, &path)?;
-    drop(promotion);
+    let rolled = put_back_pre_upgrade(live.as_ref(), &path, &cfg.workdir)?;
     Ok(format!(
         "{} is back to its pre-upgrade state; the upgraded file is kept as {}",
         path.display(),

@@ -8,6 +8,11 @@ use anyhow::bail;
 /// Run an expression, capture stdout and stderr; on failure the error names `what`, the exit status
 /// and the last lines of stderr.
 pub fn run(expr: duct::Expression, what: &str) -> anyhow::Result<String> {
+    Ok(String::from_utf8_lossy(&run_bytes(expr, what)?).into_owned())
+}
+
+/// `run`, with stdout as bytes (`git archive` writes a tar stream, not text).
+pub fn run_bytes(expr: duct::Expression, what: &str) -> anyhow::Result<Vec<u8>> {
     let out = expr
         .stdout_capture()
         .stderr_capture()
@@ -26,5 +31,5 @@ pub fn run(expr: duct::Expression, what: &str) -> anyhow::Result<String> {
         };
         bail!("{what} failed ({status}): {}", crate::redact::url(&tail.join(" | ")));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(out.stdout)
 }

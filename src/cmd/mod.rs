@@ -1,6 +1,8 @@
 //! The command line: one module per command, each with its clap args and a `run` that builds
 //! options and calls the library. No database work here.
 
+pub mod apply;
+pub mod bundle;
 pub mod demo;
 pub mod diff;
 pub mod live;
@@ -19,7 +21,7 @@ use clap::{Parser, Subcommand};
 it expects against live, probes the real data, writes a feasibility report and a migration script, runs the \
 script on the test copy with rollback on failure, and verifies the result. Live is only ever read without --live.",
     after_help = concat!("Examples:\n  rehearse demo\n  rehearse run --config upgrade.yaml\n  rehearse run --config upgrade.yaml --format json\n\n",
-        "Exit codes: 0 passed, 1 error, 2 usage/config error, 3 needs a human (nothing run), 4 rehearsal failed (rolled back), 5 refused by a safety guard.")
+        "Exit codes: 0 passed, 1 error, 2 usage/config error, 3 needs a human (nothing run), 4 rehearsal failed (rolled back), 5 refused by a safety guard, 6 upgrade bundle damaged or altered.")
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -44,6 +46,10 @@ pub enum Command {
     Rollback(live::RollbackArgs),
     /// Settle a promotion that was interrupted (crash, kill): say what state live is in
     Recover(live::RecoverArgs),
+    /// Seal the last passed rehearsal (and the new code) into one upgrade file for SQLite clients
+    Bundle(bundle::Args),
+    /// On an SQLite client: upgrade the database (and program folder) from a bundle, or roll back
+    Apply(apply::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -56,6 +62,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::History(a) => live::history(a),
         Command::Rollback(a) => live::rollback(a),
         Command::Recover(a) => live::recover(a),
+        Command::Bundle(a) => bundle::run(a),
+        Command::Apply(a) => apply::run(a),
     }
 }
 

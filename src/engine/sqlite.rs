@@ -163,6 +163,13 @@ struct SqlitePromotion {
     next: PathBuf,
 }
 
+/// The copy a promotion runs the script on, beside live: `.<file>.rehearse-upgrade`. Only a
+/// promotion makes it; a recovery may remove it.
+pub fn upgrade_copy_path(live: &Path) -> PathBuf {
+    let name = live.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    live.with_file_name(format!(".{name}.rehearse-upgrade"))
+}
+
 impl SqlitePromotion {
     fn start(live: &Path) -> anyhow::Result<Box<dyn Promotion>> {
         if !live.exists() {
@@ -182,9 +189,7 @@ impl SqlitePromotion {
                 live.display()
             ))
         })?;
-        let name = live.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let next = live.with_file_name(format!(".{name}.rehearse-upgrade"));
-        Ok(Box::new(SqlitePromotion { live: live.to_path_buf(), lock, next }))
+        Ok(Box::new(SqlitePromotion { live: live.to_path_buf(), lock, next: upgrade_copy_path(live) }))
     }
 
     fn pre_upgrade(&self) -> PathBuf {
@@ -198,17 +203,22 @@ impl Promotion for SqlitePromotion {
         let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(':', "");
         let stem = self.live.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let backup = workdir.join(format!("{stem}.pre-upgrade-{stamp}.sqlite"));
+        // Written under a temporary name and renamed: a crash never leaves a half backup that
+        // looks like a whole one.
+        let partial = backup.with_extension("sqlite.partial");
+        let _ = std::fs::remove_file(&partial);
         {
             // The backup API cannot read through the connection that holds the write lock (it
             // answers SQLITE_LOCKED forever): read through a second one, which the lock allows.
             let src = Sqlite::at(self.live.clone(), Access::ReadOnly).open()?;
-            let mut dst = rusqlite::Connection::open(&backup)?;
+            let mut dst = rusqlite::Connection::open(&partial)?;
             let b = rusqlite::backup::Backup::new(&src, &mut dst)?;
             b.run_to_completion(1024, std::time::Duration::from_millis(0), None)
                 .with_context(|| format!("backup of {} failed", self.live.display()))?;
         }
-        fsutil::private_file(&backup)?;
-        std::fs::File::open(&backup)?.sync_all()?;
+        fsutil::private_file(&partial)?;
+        std::fs::File::open(&partial)?.sync_all()?;
+        std::fs::rename(&partial, &backup)?;
         // The copy the script will run on, on the same filesystem as live (for the rename).
         let _ = std::fs::remove_file(&self.next);
         std::fs::copy(&backup, &self.next)
