@@ -51,6 +51,9 @@ pub struct Column {
     /// serial / identity / AUTO_INCREMENT / SQLite AUTOINCREMENT.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auto_increment: bool,
+    /// A PostgreSQL identity column: `always` or `by default` (then `auto_increment` is true too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@
 //! each engine module holds only its catalog queries, quoting, clone and transaction handling.
 //! Nothing here may write to a database opened with `Access::ReadOnly`.
 
+pub mod postgres;
 pub mod sqlite;
 
 use crate::schema::Schema;
@@ -139,7 +140,8 @@ pub fn from_url(url: &str, access: Access) -> anyhow::Result<Box<dyn Engine>> {
     let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
     match scheme {
         "sqlite" => Ok(Box::new(sqlite::Sqlite::from_url(url, access)?)),
-        "postgres" | "postgresql" | "mysql" | "mariadb" => anyhow::bail!(
+        "postgres" | "postgresql" => Ok(Box::new(postgres::Postgres::from_url(url, access)?)),
+        "mysql" | "mariadb" => anyhow::bail!(
             "the {scheme} engine is not built into this version of rehearse yet; use a sqlite:// URL"
         ),
         _ => anyhow::bail!(

@@ -202,6 +202,7 @@ impl Connection for SqliteConn {
                 nullable: s(&r[3]) == "0",
                 default: r[4].clone(),
                 auto_increment: pk == 1 && autoinc.contains(&t.name),
+                identity: None,
             });
         }
         for (t, mut cols) in pks {
