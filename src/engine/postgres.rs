@@ -727,7 +727,8 @@ impl Tools {
 
 /// `pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)` is 15.18.
 fn tool_version(program: &Path) -> Option<PgVersion> {
-    let out = duct::cmd(program, ["--version"]).stdout_capture().stderr_null().unchecked().run().ok()?;
+    // An OsStr, not a Path: duct runs a one-component Path as `./pg_dump`, an OsStr from PATH.
+    let out = duct::cmd(program.as_os_str(), ["--version"]).stdout_capture().stderr_null().unchecked().run().ok()?;
     if !out.status.success() {
         return None;
     }
@@ -745,7 +746,7 @@ fn jobs() -> usize {
 
 /// A libpq tool pointed at `params` through its environment. Arguments never hold a password.
 pub fn tool_command(program: &Path, args: Vec<OsString>, params: &Params) -> duct::Expression {
-    let mut e = duct::cmd(program, args);
+    let mut e = duct::cmd(program.as_os_str(), args);
     if params.password.is_none() {
         e = e.env_remove("PGPASSWORD");
     }
