@@ -549,3 +549,28 @@ fn a_user_without_createdb_gets_one_clear_error() {
     let _ = a.execute_batch(&format!("DROP ROLE IF EXISTS \"{role}\""));
     assert!(msg.contains(&role) && msg.contains("CREATEDB"), "{msg}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_unix_socket_host_works_for_connections_and_for_pg_dump() {
+    let Some(server) = server() else { return };
+    let db = TestDb::new(&server, "socket");
+    db.conn().execute_batch("CREATE TABLE t (a int); INSERT INTO t VALUES (1);").unwrap();
+    let dirs = scalar(admin(&server).as_mut(), "SHOW unix_socket_directories").unwrap_or_default();
+    let params = Postgres::from_url(&db.url(), Access::ReadOnly).unwrap().params().clone();
+    let Some(dir) = dirs
+        .split(',')
+        .map(str::trim)
+        .find(|d| d.starts_with('/') && Path::new(d).join(format!(".s.PGSQL.{}", params.port)).exists())
+    else {
+        eprintln!("note: the server has no Unix socket this process can reach ({dirs:?}); skipped");
+        return;
+    };
+    let url = format!("postgresql://{}@/{}?host={dir}&port={}", params.user, db.name, params.port);
+    let live = engine::from_url(&url, Access::ReadOnly).unwrap();
+    assert_eq!(live.describe(), format!("PostgreSQL database {} on {dir}:{}", db.name, params.port));
+    assert_eq!(live.connect().unwrap().introspect().unwrap().tables.len(), 1);
+    let work = tempfile::tempdir().unwrap();
+    let cloned = live.clone_to_test_copy(work.path()).unwrap();
+    assert_eq!(scalar(cloned.test_copy.connect().unwrap().as_mut(), "SELECT count(*) FROM t").as_deref(), Some("1"));
+}
