@@ -98,6 +98,15 @@ pub struct Change {
     /// Rename candidates, most likely first, when a rename is ambiguous.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<String>,
+    /// Split: the new tables that take the old one's rows. Merge: the table it is folded into.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<String>,
+    /// Merge: (column of the merged table, column of the table it joins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub join: Option<(String, String)>,
+    /// A new column filled by merging this (dropped) table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<String>,
     /// A dropped column's likeliest new name when the evidence was too weak to call it a rename.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub possible_rename: Option<String>,
@@ -275,12 +284,33 @@ pub fn diff(cur: &Schema, tgt: &Schema, hints: &Hints) -> anyhow::Result<Diff> {
     let mut out = Diff::default();
     // Target table name -> current table name.
     let mut source_of: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut inferred_renames: Vec<&str> = Vec::new();
     for t in &tgt.tables {
         let renamed_from = hints.renames.tables.iter().find(|(_, new)| *new == &t.name).map(|(old, _)| old.as_str());
         if let Some(old) = renamed_from {
             source_of.insert(&t.name, old);
         } else if cur.table(&t.name).is_some() && !hints.renames.tables.contains_key(&t.name) {
             source_of.insert(&t.name, &t.name);
+        }
+    }
+    // A table that disappeared and one that appeared with exactly the same columns (names and
+    // types, in any order) are one renamed table, when neither has another such partner.
+    let unmatched_cur: Vec<&Table> = cur.tables.iter().filter(|t| !source_of.values().any(|s| *s == t.name)).collect();
+    let unmatched_tgt: Vec<&Table> = tgt.tables.iter().filter(|t| !source_of.contains_key(t.name.as_str())).collect();
+    let same_columns = |a: &Table, b: &Table| {
+        let key = |t: &Table| {
+            let mut v: Vec<(String, String)> =
+                t.columns.iter().map(|c| (c.name.clone(), c.data_type.clone())).collect();
+            v.sort();
+            v
+        };
+        key(a) == key(b)
+    };
+    for t in &unmatched_tgt {
+        let from: Vec<&&Table> = unmatched_cur.iter().filter(|c| same_columns(c, t)).collect();
+        if from.len() == 1 && unmatched_tgt.iter().filter(|o| same_columns(from[0], o)).count() == 1 {
+            source_of.insert(&t.name, &from[0].name);
+            inferred_renames.push(&t.name);
         }
     }
     let kept_sources: Vec<&str> = source_of.values().copied().collect();
@@ -304,7 +334,7 @@ pub fn diff(cur: &Schema, tgt: &Schema, hints: &Hints) -> anyhow::Result<Diff> {
                 if *old != t.name {
                     let mut c = Change::new(Kind::TableRenamed, &t.name);
                     c.old_table = Some(old.to_string());
-                    c.hinted = true;
+                    c.hinted = !inferred_renames.contains(&t.name.as_str());
                     out.changes.push(c);
                 }
                 let map = diff_table(ct, t, hints, &source_of, cur, &mut out.changes);
@@ -312,7 +342,100 @@ pub fn diff(cur: &Schema, tgt: &Schema, hints: &Hints) -> anyhow::Result<Diff> {
             }
         }
     }
+    detect_split_and_merge(cur, tgt, hints, &mut out);
     Ok(out)
+}
+
+/// A dropped table whose primary key and columns reappear across two or more new tables is a
+/// split; a dropped table whose other columns reappear as new columns of the table its foreign key
+/// points at is a merge. Either replaces the table_dropped change (the data moves, it is not lost);
+/// hints (`split`, `merge`) confirm them or name them where the shapes alone do not tell.
+fn detect_split_and_merge(cur: &Schema, tgt: &Schema, hints: &Hints, out: &mut Diff) {
+    let added: Vec<&Table> =
+        out.changes.iter().filter(|c| c.kind() == Kind::TableAdded).filter_map(|c| tgt.table(&c.table)).collect();
+    let dropped: Vec<String> =
+        out.changes.iter().filter(|c| c.kind() == Kind::TableDropped).map(|c| c.table.clone()).collect();
+    for name in dropped {
+        let Some(d) = cur.table(&name) else { continue };
+        let has = |t: &Table, c: &str| t.column(c).is_some();
+        let non_key: Vec<&str> =
+            d.columns.iter().map(|c| c.name.as_str()).filter(|c| !d.primary_key.iter().any(|k| k == c)).collect();
+        // Split: hinted parts, or new tables sharing the primary key and some of the columns.
+        let hinted_parts = hints.split.get(&name);
+        let parts: Vec<&Table> = match hinted_parts {
+            Some(ps) => ps.iter().filter_map(|p| tgt.table(p)).collect(),
+            None => added
+                .iter()
+                .filter(|a| {
+                    !d.primary_key.is_empty() && a.primary_key == d.primary_key && non_key.iter().any(|c| has(a, c))
+                })
+                .copied()
+                .collect(),
+        };
+        if parts.len() >= 2 || (hinted_parts.is_some() && !parts.is_empty()) {
+            if let Some(ch) = out.changes.iter_mut().find(|c| c.kind() == Kind::TableDropped && c.table == name) {
+                ch.kind = Some(Kind::TableSplit);
+                ch.parts = parts.iter().map(|p| p.name.clone()).collect();
+                ch.hinted = hinted_parts.is_some();
+                // Columns no part carries are lost.
+                ch.columns =
+                    d.columns.iter().map(|c| c.name.clone()).filter(|c| !parts.iter().any(|p| has(p, c))).collect();
+            }
+            continue;
+        }
+        // Merge: into a kept table that gained this table's columns, joined through a foreign key.
+        let hinted_merge = hints
+            .merge
+            .iter()
+            .find(|(_, m)| m.from.contains(&name))
+            .map(|(into, m)| (into.clone(), m.on.get(&name).cloned()));
+        let candidate = d.foreign_keys.iter().filter(|fk| fk.columns.len() == 1).find_map(|fk| {
+            let into = out.kept.iter().find(|(_, m)| m.current == fk.ref_table).map(|(t, _)| t.clone())?;
+            if let Some((hinted_into, _)) = &hinted_merge {
+                if hinted_into != &into {
+                    return None;
+                }
+            }
+            let gained: Vec<&str> = non_key
+                .iter()
+                .copied()
+                .filter(|c| *c != fk.columns[0])
+                .filter(|c| {
+                    out.changes
+                        .iter()
+                        .any(|ch| ch.kind() == Kind::ColumnAdded && ch.table == into && ch.column.as_deref() == Some(c))
+                })
+                .collect();
+            (!gained.is_empty() || hinted_merge.is_some())
+                .then(|| (into, fk.columns[0].clone(), fk.ref_columns[0].clone(), gained))
+        });
+        let Some((into, on, key, gained)) = candidate else { continue };
+        if let Some((_, Some(hinted_on))) = &hinted_merge {
+            if hinted_on != &on {
+                continue;
+            }
+        }
+        let gained: Vec<String> = gained.into_iter().map(str::to_string).collect();
+        let lost: Vec<String> =
+            non_key.iter().map(|c| c.to_string()).filter(|c| !gained.contains(c) && c != &on).collect();
+        if let Some(ch) = out.changes.iter_mut().find(|c| c.kind() == Kind::TableDropped && c.table == name) {
+            ch.kind = Some(Kind::TableMerged);
+            ch.parts = vec![into.clone()];
+            ch.join = Some((on, key));
+            ch.hinted = hinted_merge.is_some();
+            ch.columns = gained.clone();
+            ch.old_columns = lost;
+        }
+        // The new columns are filled by the merge, not left to a human.
+        for ch in out.changes.iter_mut() {
+            if ch.kind() == Kind::ColumnAdded
+                && ch.table == into
+                && ch.column.as_ref().is_some_and(|c| gained.contains(c))
+            {
+                ch.merged_from = Some(name.clone());
+            }
+        }
+    }
 }
 
 fn diff_table(

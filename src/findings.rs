@@ -30,6 +30,11 @@ impl Verdict {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
+    /// Stable code (docs/codes.md), e.g. `RH202` for a dropped column.
+    pub code: &'static str,
+    /// The nearest Atlas and Squawk codes, so teams can map their habits.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub equivalents: Vec<&'static str>,
     pub kind: Kind,
     pub table: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -86,10 +91,81 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
             }
         }
         Kind::TableRenamed => (Auto, format!("table {} renamed to {}", q(ch.source_table()), q(&ch.table)), false),
-        Kind::TableSplit | Kind::TableMerged => (Human, "table split/merge needs a human".into(), false),
+        Kind::TableSplit => {
+            let parts = ch.parts.iter().map(|p| q(p)).collect::<Vec<_>>().join(", ");
+            let lost = e.non_null.unwrap_or(0);
+            if !ch.hinted {
+                (
+                    Human,
+                    format!(
+                        "table {} looks split into {parts} (they share its primary key and its columns): confirm with a split hint, or check the drafted INSERTs",
+                        q(&ch.table)
+                    ),
+                    false,
+                )
+            } else if lost > 0 {
+                let ok = hints.accepts_loss(&ch.table, None);
+                (
+                    Lossy,
+                    format!(
+                        "table {} is split into {parts}; columns {} are in none of them and lose {}",
+                        q(&ch.table),
+                        ch.columns.join(", "),
+                        plural(lost, "value", "values")
+                    ),
+                    ok,
+                )
+            } else {
+                (
+                    Auto,
+                    format!(
+                        "table {} is split into {parts}: all {} are copied (split hint)",
+                        q(&ch.table),
+                        plural(rows, "row", "rows")
+                    ),
+                    false,
+                )
+            }
+        }
+        Kind::TableMerged => {
+            let into = ch.parts.first().cloned().unwrap_or_default();
+            let (on, key) = ch.join.clone().unwrap_or_default();
+            let what = format!("table {} is merged into {} ({}.{on} = {into}.{key})", q(&ch.table), q(&into), ch.table);
+            let dups = e.duplicate_groups.unwrap_or(0);
+            let orphans = e.orphans.unwrap_or(0);
+            let lost = e.non_null.unwrap_or(0);
+            if !ch.hinted {
+                (Human, format!("{what}: confirm with a merge hint, or check the drafted UPDATE"), false)
+            } else if dups > 0 {
+                (
+                    Human,
+                    format!(
+                        "{what}, but {} of {into} {} several {} rows: decide which one to keep",
+                        plural(dups, "row", "rows"),
+                        if dups == 1 { "has" } else { "have" },
+                        ch.table
+                    ),
+                    false,
+                )
+            } else if orphans > 0 || lost > 0 {
+                let ok = hints.accepts_loss(&ch.table, None);
+                let mut why = Vec::new();
+                if orphans > 0 {
+                    why.push(format!("{} point at no {into} row", plural(orphans, "row", "rows")));
+                }
+                if lost > 0 {
+                    why.push(format!("columns {} lose {}", ch.old_columns.join(", "), plural(lost, "value", "values")));
+                }
+                (Lossy, format!("{what}; {} and would be lost", why.join(" and ")), ok)
+            } else {
+                (Auto, format!("{what}: every row finds its place (merge hint)"), false)
+            }
+        }
         Kind::ColumnAdded => {
             let to = ch.to.clone().unwrap_or_default();
-            if !ch.candidates.is_empty() {
+            if let Some(from) = &ch.merged_from {
+                (Auto, format!("new column {} is filled from the merged table {}", q(&key), q(from)), false)
+            } else if !ch.candidates.is_empty() {
                 (
                     Human,
                     format!(
@@ -136,7 +212,9 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
         }
         Kind::ColumnDropped => {
             let lost = e.non_null.unwrap_or(0);
-            if !ch.candidates.is_empty() {
+            if let Some(from) = &ch.merged_from {
+                (Auto, format!("new column {} is filled from the merged table {}", q(&key), q(from)), false)
+            } else if !ch.candidates.is_empty() {
                 (
                     Human,
                     format!(
@@ -319,7 +397,10 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
             false,
         ),
     };
+    let (code, equivalents) = code_of(ch);
     Finding {
+        code,
+        equivalents,
         kind: ch.kind(),
         table: ch.table.clone(),
         column: ch.column.clone(),
@@ -389,6 +470,37 @@ fn type_change(ch: &Change, e: &Evidence, hints: &Hints, key: &str) -> (Verdict,
         );
     }
     (Auto, format!("{change}: every value converts"), false)
+}
+
+/// The stable code of a change, and its Atlas / Squawk equivalents where one exists.
+pub fn code_of(ch: &Change) -> (&'static str, Vec<&'static str>) {
+    let not_null_add = ch.to.as_ref().is_some_and(|c| !c.nullable && c.default.is_none());
+    match ch.kind() {
+        Kind::TableAdded => ("RH101", vec![]),
+        Kind::TableDropped => ("RH102", vec!["atlas:DS102", "squawk:ban-drop-table"]),
+        Kind::TableRenamed => ("RH103", vec!["atlas:BC101", "squawk:renaming-table"]),
+        Kind::TableSplit => ("RH104", vec![]),
+        Kind::TableMerged => ("RH105", vec![]),
+        Kind::ColumnAdded if not_null_add => ("RH201", vec!["atlas:MF103", "squawk:adding-required-field"]),
+        Kind::ColumnAdded => ("RH201", vec![]),
+        Kind::ColumnDropped => ("RH202", vec!["atlas:DS103", "squawk:ban-drop-column"]),
+        Kind::ColumnRenamed => ("RH203", vec!["atlas:BC102", "squawk:renaming-column"]),
+        Kind::ColumnTypeChanged => ("RH204", vec!["squawk:changing-column-type"]),
+        Kind::ColumnNullabilityChanged if ch.to.as_ref().is_some_and(|c| !c.nullable) => {
+            ("RH205", vec!["atlas:MF104", "squawk:adding-not-nullable-field"])
+        }
+        Kind::ColumnNullabilityChanged => ("RH205", vec![]),
+        Kind::ColumnDefaultChanged => ("RH206", vec![]),
+        Kind::PrimaryKeyChanged => ("RH301", vec![]),
+        Kind::UniqueAdded => ("RH302", vec!["atlas:MF101", "squawk:disallowed-unique-constraint"]),
+        Kind::UniqueDropped => ("RH303", vec!["atlas:CD101"]),
+        Kind::IndexAdded => ("RH304", vec!["squawk:require-concurrent-index-creation"]),
+        Kind::IndexDropped => ("RH305", vec![]),
+        Kind::ForeignKeyAdded => ("RH306", vec!["squawk:adding-foreign-key-constraint"]),
+        Kind::ForeignKeyDropped => ("RH307", vec!["atlas:CD101"]),
+        Kind::CheckAdded => ("RH308", vec!["squawk:constraint-missing-not-valid"]),
+        Kind::CheckDropped => ("RH309", vec!["atlas:CD101"]),
+    }
 }
 
 /// The overall verdict: the worst of all findings.

@@ -120,7 +120,7 @@ impl Hints {
 }
 
 /// Split a `table.column` hint key against the tables that exist (names may hold dots).
-pub fn split_key<'a>(key: &'a str, table_exists: impl Fn(&str) -> bool) -> anyhow::Result<(&'a str, &'a str)> {
+pub fn split_key(key: &str, table_exists: impl Fn(&str) -> bool) -> anyhow::Result<(&str, &str)> {
     for (i, _) in key.match_indices('.') {
         let (t, c) = (&key[..i], &key[i + 1..]);
         if table_exists(t) {

@@ -94,6 +94,14 @@ impl Prober<'_> {
                         add(format!("count({c})"), Field::NonNull);
                     }
                 }
+                Kind::TableSplit | Kind::TableMerged => {
+                    // Values of columns that no new table carries.
+                    let lost = if ch.kind() == Kind::TableSplit { &ch.columns } else { &ch.old_columns };
+                    if !lost.is_empty() {
+                        let sum: Vec<String> = lost.iter().map(|c| format!("count({})", self.q(c))).collect();
+                        add(sum.join(" + "), Field::NonNull);
+                    }
+                }
                 Kind::ColumnAdded if !ch.candidates.is_empty() => {
                     add(format!("count({})", self.q(&ch.candidates[0])), Field::NonNull);
                 }
@@ -314,6 +322,22 @@ impl Prober<'_> {
                         texts.join(", ")
                     ))?;
                 }
+            }
+            Kind::TableMerged => {
+                let (Some((on, key)), Some(into)) = (ch.join.clone(), ch.parts.first()) else { return Ok(()) };
+                let into_now = diff.kept.get(into).map(|m| m.current.clone()).unwrap_or(into.clone());
+                let key_now = diff.kept.get(into).and_then(|m| m.columns.get(&key).cloned()).unwrap_or(key);
+                let (on, k) = (self.q(&on), self.q(&key_now));
+                // Several rows for one parent: an UPDATE from a join cannot keep them all.
+                let dups = format!("SELECT count(*) FROM (SELECT {on} FROM {t} WHERE {on} IS NOT NULL GROUP BY {on} HAVING count(*) > 1) d");
+                e.duplicate_groups = Some(self.count(&dups)?);
+                // Rows whose parent does not exist have nowhere to go.
+                let orphans = format!(
+                    "SELECT count(*) FROM {t} c WHERE NOT EXISTS (SELECT 1 FROM {} p WHERE p.{k} = c.{on})",
+                    self.q(&into_now)
+                );
+                e.orphans = Some(self.count(&orphans)?);
+                e.probe_sql = Some(format!("{dups}; {orphans}"));
             }
             Kind::CheckAdded => {
                 let Some(chk) = ch.check.clone() else {

@@ -21,6 +21,9 @@ pub struct Table {
     pub columns: Vec<Column>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub primary_key: Vec<String>,
+    /// The primary key constraint's name, where the engine names it (PostgreSQL `t_pkey`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_key_name: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub uniques: Vec<Unique>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -213,6 +216,7 @@ impl Schema {
             .map(|t| {
                 let mut t = t.clone();
                 t.create_sql = None;
+                t.primary_key_name = None;
                 t.triggers.clear();
                 for i in &mut t.indexes {
                     i.sql = None;

@@ -1,17 +1,22 @@
-//! The migration script: Findings -> a plan per table -> SQL text rendered by tera from
+//! The migration script: Findings -> a plan -> SQL text rendered by tera from
 //! `templates/<dialect>/script.sql.tera`.
 //!
-//! Rust decides what must happen (which tables SQLite must rebuild, how each new column is filled,
-//! where a human must decide); the templates decide how it reads as SQL. Everything that cannot be
-//! generated safely becomes a `-- TODO(rehearse):` line with a draft, and a script with one is never
-//! run. Value expressions (CAST, CASE maps, COALESCE backfills) are built here from the dialect's
-//! quoting, because they are fragments inside statements rather than statements.
+//! Rust decides what must happen and in which order; the templates decide how each step reads as
+//! SQL. Two plan shapes share this module: SQLite, whose ALTER TABLE can only rename and add, gets
+//! in-place steps where it can and SQLite's documented table rebuild where it cannot; PostgreSQL
+//! and MySQL get ALTER steps in phases that respect dependencies (foreign keys and indexes dropped
+//! first, tables renamed and created, columns changed per table, indexes and foreign keys added,
+//! tables dropped last).
+//!
+//! Everything that cannot be generated safely becomes a `-- TODO(rehearse):` line with a draft; a
+//! script with one is never run. Value expressions (casts, CASE value maps, COALESCE backfills) are
+//! built here because they are fragments inside statements, not statements.
 
-use crate::diff::{Change, Diff, Kind};
+use crate::diff::{Diff, Kind, TableMap};
 use crate::engine::Dialect;
 use crate::findings::{Finding, Verdict};
 use crate::hints::Hints;
-use crate::schema::{Family, Schema, Table};
+use crate::schema::{Column, Family, Index, Schema, Table};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -23,16 +28,18 @@ struct Ctx {
     target_fingerprint: String,
     verdict: &'static str,
     summary: Vec<String>,
-    renames: Vec<RenameTable>,
+    /// Phases before the per-table sections (ALTER engines): foreign keys and indexes dropped.
+    fk_drops: Vec<Op>,
+    index_drops: Vec<Op>,
+    renames: Vec<Op>,
     creates: Vec<CreateTable>,
     sections: Vec<Section>,
+    /// Rows moved by splits and merges, after the tables exist and before anything is dropped.
+    moves: Vec<Op>,
+    /// Phases after the sections (ALTER engines): indexes and foreign keys added.
+    index_adds: Vec<Op>,
+    fk_adds: Vec<Op>,
     drops: Vec<DropTable>,
-}
-
-#[derive(Serialize)]
-struct RenameTable {
-    from: String,
-    to: String,
 }
 
 #[derive(Serialize)]
@@ -45,12 +52,14 @@ struct CreateTable {
     indexes: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone, Default)]
 struct ColumnDef {
     q: String,
     data_type: String,
     nullable: bool,
     default: Option<String>,
+    auto_increment: bool,
+    identity: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -71,7 +80,7 @@ struct Section {
     rebuild: Option<Rebuild>,
 }
 
-#[derive(Serialize, Default)]
+#[derive(Serialize, Default, Clone)]
 struct Todo {
     kind: String,
     text: String,
@@ -81,18 +90,129 @@ struct Todo {
     q_columns: String,
     q_parent: String,
     q_parent_columns: String,
-    failing: String,
     limit: u64,
-    counts: String,
 }
 
-#[derive(Serialize)]
+/// One step of an ALTER plan (or an in-place step of a SQLite plan).
+#[derive(Serialize, Clone)]
 #[serde(tag = "op", rename_all = "snake_case")]
 enum Op {
-    RenameColumn { q_table: String, from: String, to: String },
-    AddColumn { q_table: String, column: ColumnDef },
-    DropIndex { q_index: String },
-    CreateIndex { sql: String },
+    RenameTable {
+        from: String,
+        to: String,
+    },
+    RenameColumn {
+        q_table: String,
+        from: String,
+        to: String,
+        todo: Option<String>,
+    },
+    AddColumn {
+        q_table: String,
+        column: ColumnDef,
+    },
+    DropColumn {
+        q_table: String,
+        q_column: String,
+    },
+    /// `UPDATE t SET c = expr [WHERE c IS NULL]`; a TODO above it when a human must give `expr`.
+    Backfill {
+        q_table: String,
+        q_column: String,
+        expr: String,
+        only_nulls: bool,
+        todo: Option<String>,
+    },
+    AlterType {
+        q_table: String,
+        q_column: String,
+        data_type: String,
+        using: String,
+    },
+    SetNotNull {
+        q_table: String,
+        q_column: String,
+    },
+    DropNotNull {
+        q_table: String,
+        q_column: String,
+    },
+    SetDefault {
+        q_table: String,
+        q_column: String,
+        default: String,
+    },
+    DropDefault {
+        q_table: String,
+        q_column: String,
+    },
+    /// MySQL: the column's whole definition at once (type, NULL, default).
+    ModifyColumn {
+        q_table: String,
+        column: ColumnDef,
+    },
+    DropPrimaryKey {
+        q_table: String,
+        q_name: String,
+    },
+    DropUnique {
+        q_table: String,
+        q_name: String,
+    },
+    DropCheck {
+        q_table: String,
+        q_name: String,
+    },
+    DropForeignKey {
+        q_table: String,
+        q_name: String,
+    },
+    AddPrimaryKey {
+        q_table: String,
+        q_columns: String,
+    },
+    AddUnique {
+        q_table: String,
+        q_name: Option<String>,
+        q_columns: String,
+    },
+    AddCheck {
+        q_table: String,
+        q_name: Option<String>,
+        expr: String,
+    },
+    AddForeignKey {
+        q_table: String,
+        q_name: Option<String>,
+        q_columns: String,
+        q_ref_table: String,
+        q_ref_columns: String,
+        on_delete: Option<String>,
+        on_update: Option<String>,
+    },
+    DropIndex {
+        q_table: String,
+        q_index: String,
+    },
+    CreateIndex {
+        sql: String,
+    },
+    /// Split: `INSERT INTO part (cols) SELECT cols FROM old`.
+    CopyRows {
+        q_into: String,
+        q_columns: String,
+        q_from: String,
+        todo: Option<String>,
+    },
+    /// Merge: `UPDATE into SET c = (SELECT m.c FROM merged m WHERE m.on = into.key), ...`.
+    MergeColumns {
+        q_into: String,
+        sets: Vec<(String, String)>,
+        q_from: String,
+        q_on: String,
+        q_key: String,
+        todo: Option<String>,
+    },
 }
 
 #[derive(Serialize)]
@@ -125,7 +245,13 @@ pub struct Inputs<'a> {
 
 fn tera() -> anyhow::Result<tera::Tera> {
     let mut t = tera::Tera::default();
-    t.add_raw_templates(vec![("sqlite/script.sql", include_str!("../templates/sqlite/script.sql.tera"))])?;
+    t.add_raw_templates(vec![
+        ("postgres/ops.sql", include_str!("../templates/postgres/ops.sql.tera")),
+        ("mysql/ops.sql", include_str!("../templates/mysql/ops.sql.tera")),
+        ("sqlite/script.sql", include_str!("../templates/sqlite/script.sql.tera")),
+        ("postgres/script.sql", include_str!("../templates/postgres/script.sql.tera")),
+        ("mysql/script.sql", include_str!("../templates/mysql/script.sql.tera")),
+    ])?;
     t.autoescape_on(vec![]);
     Ok(t)
 }
@@ -133,6 +259,10 @@ fn tera() -> anyhow::Result<tera::Tera> {
 /// A finding that blocks the run: for a human, or a loss nobody accepted.
 fn open(f: &Finding) -> bool {
     f.verdict == Verdict::Human || (f.verdict == Verdict::Lossy && !f.accepted)
+}
+
+fn list(d: Dialect, cols: &[String]) -> String {
+    cols.iter().map(|c| d.quote(c)).collect::<Vec<_>>().join(", ")
 }
 
 pub fn render(inp: &Inputs) -> anyhow::Result<String> {
@@ -145,14 +275,31 @@ pub fn render(inp: &Inputs) -> anyhow::Result<String> {
         target_fingerprint: inp.target.fingerprint(),
         verdict: crate::findings::overall(inp.findings).as_str(),
         summary: inp.findings.iter().map(|f| format!("[{}] {}", f.verdict.as_str(), f.message)).collect(),
+        fk_drops: vec![],
+        index_drops: vec![],
         renames: vec![],
         creates: vec![],
         sections: vec![],
+        moves: vec![],
+        index_adds: vec![],
+        fk_adds: vec![],
         drops: vec![],
     };
     for f in inp.findings {
         match f.kind {
-            Kind::TableRenamed => ctx.renames.push(RenameTable { from: q(f.change.source_table()), to: q(&f.table) }),
+            Kind::TableRenamed => {
+                ctx.renames.push(Op::RenameTable { from: q(f.change.source_table()), to: q(&f.table) })
+            }
+            Kind::TableSplit | Kind::TableMerged => {
+                ctx.moves.extend(moves(inp, f));
+                ctx.drops.push(DropTable {
+                    name: f.table.clone(),
+                    q: q(&f.table),
+                    note: f.message.clone(),
+                    todo: (f.verdict == Verdict::Lossy && !f.accepted)
+                        .then(|| format!("{} Remove this line to accept the loss.", f.message)),
+                });
+            }
             Kind::TableDropped => ctx.drops.push(DropTable {
                 name: f.table.clone(),
                 q: q(&f.table),
@@ -161,14 +308,21 @@ pub fn render(inp: &Inputs) -> anyhow::Result<String> {
             }),
             Kind::TableAdded => {
                 let t = inp.target.table(&f.table).expect("added table is in the target");
+                let in_place = d != Dialect::Sqlite;
                 ctx.creates.push(CreateTable {
                     name: t.name.clone(),
                     q: q(&t.name),
-                    create_sql: t.create_sql.clone(),
+                    create_sql: t.create_sql.clone().filter(|_| d == Dialect::Sqlite),
                     columns: column_defs(t, d),
-                    constraints: constraints(t, d),
-                    indexes: index_sql(t, d),
+                    // ALTER engines add foreign keys (and indexes) in their own phases, so tables
+                    // may reference each other in any order.
+                    constraints: constraints(t, d, !in_place),
+                    indexes: if in_place { vec![] } else { index_sql(t, d) },
                 });
+                if in_place {
+                    ctx.index_adds.extend(index_sql(t, d).into_iter().map(|sql| Op::CreateIndex { sql }));
+                    ctx.fk_adds.extend(t.foreign_keys.iter().map(|fk| add_fk(d, &t.name, fk)));
+                }
             }
             _ => {}
         }
@@ -176,15 +330,20 @@ pub fn render(inp: &Inputs) -> anyhow::Result<String> {
     // Kept tables with changes, in the target's foreign-key order.
     let mut by_table: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
     for f in inp.findings {
-        if !matches!(f.kind, Kind::TableAdded | Kind::TableDropped | Kind::TableRenamed) {
+        if !matches!(
+            f.kind,
+            Kind::TableAdded | Kind::TableDropped | Kind::TableRenamed | Kind::TableSplit | Kind::TableMerged
+        ) {
             by_table.entry(f.table.as_str()).or_default().push(f);
         }
     }
     for t in inp.target.fk_order() {
-        let Some(fs) = by_table.get(t.name.as_str()) else {
-            continue;
+        let Some(fs) = by_table.get(t.name.as_str()) else { continue };
+        let s = match d {
+            Dialect::Sqlite => sqlite_section(inp, t, fs),
+            _ => alter_section(inp, t, fs, &mut ctx),
         };
-        ctx.sections.push(section(inp, t, fs));
+        ctx.sections.push(s);
     }
     let mut out = tera()?.render(&format!("{}/script.sql", d.name()), &tera::Context::from_serialize(&ctx)?)?;
     // Blank-line runs left by template conditionals.
@@ -194,64 +353,129 @@ pub fn render(inp: &Inputs) -> anyhow::Result<String> {
     Ok(out)
 }
 
-fn column_defs(t: &Table, d: Dialect) -> Vec<ColumnDef> {
-    t.columns
-        .iter()
-        .map(|c| ColumnDef {
-            q: d.quote(&c.name),
-            data_type: c.data_type.clone(),
-            nullable: c.nullable,
-            default: c.default.clone(),
-        })
-        .collect()
+fn column_def(c: &Column, d: Dialect) -> ColumnDef {
+    ColumnDef {
+        q: d.quote(&c.name),
+        data_type: c.data_type.clone(),
+        nullable: c.nullable,
+        default: c.default.clone(),
+        auto_increment: c.auto_increment,
+        identity: c.identity.clone(),
+    }
 }
 
-/// Table constraints as DDL fragments, for engines or snapshots without the table's own DDL.
-fn constraints(t: &Table, d: Dialect) -> Vec<String> {
-    let list = |cols: &[String]| cols.iter().map(|c| d.quote(c)).collect::<Vec<_>>().join(", ");
+fn column_defs(t: &Table, d: Dialect) -> Vec<ColumnDef> {
+    t.columns.iter().map(|c| column_def(c, d)).collect()
+}
+
+/// Table constraints as DDL fragments, for tables rendered from the model.
+fn constraints(t: &Table, d: Dialect, with_fks: bool) -> Vec<String> {
+    let named =
+        |name: &Option<String>| name.as_ref().map(|n| format!("CONSTRAINT {} ", d.quote(n))).unwrap_or_default();
     let mut out = Vec::new();
     if !t.primary_key.is_empty() {
-        out.push(format!("PRIMARY KEY ({})", list(&t.primary_key)));
+        out.push(format!("PRIMARY KEY ({})", list(d, &t.primary_key)));
     }
     for u in &t.uniques {
-        out.push(format!("UNIQUE ({})", list(&u.columns)));
+        out.push(format!("{}UNIQUE ({})", named(&u.name), list(d, &u.columns)));
     }
-    for fk in &t.foreign_keys {
-        let mut s = format!(
-            "FOREIGN KEY ({}) REFERENCES {} ({})",
-            list(&fk.columns),
-            d.quote(&fk.ref_table),
-            list(&fk.ref_columns)
-        );
-        if let Some(a) = &fk.on_delete {
-            s.push_str(&format!(" ON DELETE {a}"));
+    if with_fks {
+        for fk in &t.foreign_keys {
+            let mut s = format!(
+                "{}FOREIGN KEY ({}) REFERENCES {} ({})",
+                named(&fk.name),
+                list(d, &fk.columns),
+                d.quote(&fk.ref_table),
+                list(d, &fk.ref_columns)
+            );
+            if let Some(a) = &fk.on_delete {
+                s.push_str(&format!(" ON DELETE {a}"));
+            }
+            if let Some(a) = &fk.on_update {
+                s.push_str(&format!(" ON UPDATE {a}"));
+            }
+            out.push(s);
         }
-        if let Some(a) = &fk.on_update {
-            s.push_str(&format!(" ON UPDATE {a}"));
-        }
-        out.push(s);
     }
     for c in &t.checks {
-        out.push(format!("CHECK ({})", c.expr));
+        out.push(format!("{}CHECK ({})", named(&c.name), c.expr));
     }
     out
 }
 
+fn one_index_sql(table: &str, i: &Index, d: Dialect) -> String {
+    match &i.sql {
+        Some(sql) => sql.clone(),
+        None => format!(
+            "CREATE {}INDEX {} ON {} ({}){}",
+            if i.unique { "UNIQUE " } else { "" },
+            d.quote(&i.name),
+            d.quote(table),
+            i.columns
+                .iter()
+                .map(|c| if c.contains('(') { c.clone() } else { d.quote(c) })
+                .collect::<Vec<_>>()
+                .join(", "),
+            i.predicate.as_ref().map(|p| format!(" WHERE {p}")).unwrap_or_default()
+        ),
+    }
+}
+
 fn index_sql(t: &Table, d: Dialect) -> Vec<String> {
-    t.indexes
-        .iter()
-        .map(|i| match &i.sql {
-            Some(sql) => sql.clone(),
-            None => format!(
-                "CREATE {}INDEX {} ON {} ({}){}",
-                if i.unique { "UNIQUE " } else { "" },
-                d.quote(&i.name),
-                d.quote(&t.name),
-                i.columns.iter().map(|c| d.quote(c)).collect::<Vec<_>>().join(", "),
-                i.predicate.as_ref().map(|p| format!(" WHERE {p}")).unwrap_or_default()
-            ),
-        })
-        .collect()
+    t.indexes.iter().map(|i| one_index_sql(&t.name, i, d)).collect()
+}
+
+fn add_fk(d: Dialect, table: &str, fk: &crate::schema::ForeignKey) -> Op {
+    Op::AddForeignKey {
+        q_table: d.quote(table),
+        q_name: fk.name.as_ref().map(|n| d.quote(n)),
+        q_columns: list(d, &fk.columns),
+        q_ref_table: d.quote(&fk.ref_table),
+        q_ref_columns: list(d, &fk.ref_columns),
+        on_delete: fk.on_delete.clone(),
+        on_update: fk.on_update.clone(),
+    }
+}
+
+/// Drafted pairings for ambiguous renames (target column -> current column): each added column
+/// takes its most likely candidate that no other added column took first.
+fn draft_pairs(fs: &[&Finding]) -> BTreeMap<String, String> {
+    let mut taken: Vec<String> = Vec::new();
+    let mut out = BTreeMap::new();
+    for f in fs.iter().filter(|f| f.kind == Kind::ColumnAdded && !f.change.candidates.is_empty()) {
+        if let Some(c) = f.change.candidates.iter().find(|c| !taken.contains(c)) {
+            taken.push(c.clone());
+            out.insert(f.column.clone().unwrap_or_default(), c.clone());
+        }
+    }
+    out
+}
+
+/// The value a kept column gets: the old column, through a value map or a cast when its type
+/// changes. `old` is the expression for the old value.
+fn converted(inp: &Inputs, table: &str, c: &Column, from: &Column, old: &str) -> String {
+    let d = inp.dialect;
+    let key = format!("{table}.{}", c.name);
+    if let Some(vm) = inp.hints.values.get(&key) {
+        let whens: Vec<String> =
+            vm.iter().map(|(k, v)| format!("WHEN {} THEN {}", d.literal(k), d.literal(v))).collect();
+        let text = d.as_text(old);
+        let case = format!("CASE {text} {} ELSE {text} END", whens.join(" "));
+        return match d {
+            Dialect::Postgres => format!("({case})::{}", c.data_type),
+            _ => case,
+        };
+    }
+    if from.data_type == c.data_type {
+        return old.to_string();
+    }
+    match d {
+        Dialect::Postgres => format!("({old})::{}", c.data_type),
+        Dialect::Sqlite if Family::of(&from.data_type) != Family::of(&c.data_type) => {
+            format!("CAST({old} AS {})", c.data_type)
+        }
+        _ => old.to_string(),
+    }
 }
 
 /// Does SQLite's ALTER TABLE make this change in place, or must the table be rebuilt?
@@ -267,50 +491,47 @@ fn sqlite_in_place(f: &Finding) -> bool {
     }
 }
 
-fn section(inp: &Inputs, t: &Table, fs: &[&Finding]) -> Section {
+fn section_header(inp: &Inputs, t: &Table, fs: &[&Finding], map: &TableMap) -> Section {
     let d = inp.dialect;
-    let q = |s: &str| d.quote(s);
-    let map = inp.diff.kept.get(&t.name).cloned().unwrap_or_default();
-    let mut s = Section { table: t.name.clone(), q: q(&t.name), ..Default::default() };
+    let mut s = Section { table: t.name.clone(), q: d.quote(&t.name), ..Default::default() };
     for f in fs {
         s.notes.push(format!("[{}] {}", f.verdict.as_str(), f.message));
     }
-    let rebuild = fs.iter().any(|f| !sqlite_in_place(f));
-    // Section TODOs: clean-ups a human decides on, drafted against the current table.
+    // Section TODOs: clean-ups a human decides on, drafted against the table as it is when the
+    // section starts (table renames ran first; column names are still the old ones).
     for f in fs.iter().filter(|f| open(f)) {
-        // Table renames run first, so the section works on the new table name (old column names).
         if let Some(todo) = section_todo(inp, f, &t.name, &map.columns) {
             s.todos.push(todo);
         }
     }
-    if !rebuild {
+    s
+}
+
+fn sqlite_section(inp: &Inputs, t: &Table, fs: &[&Finding]) -> Section {
+    let d = inp.dialect;
+    let q = |s: &str| d.quote(s);
+    let map = inp.diff.kept.get(&t.name).cloned().unwrap_or_default();
+    let mut s = section_header(inp, t, fs, &map);
+    if fs.iter().all(|f| sqlite_in_place(f)) {
         for f in fs {
             match f.kind {
                 Kind::ColumnRenamed => s.ops.push(Op::RenameColumn {
                     q_table: q(&t.name),
                     from: q(f.change.old_column.as_deref().unwrap_or_default()),
                     to: q(f.column.as_deref().unwrap_or_default()),
+                    todo: None,
                 }),
-                Kind::ColumnAdded => {
-                    let c = f.change.to.clone().unwrap_or_default();
-                    s.ops.push(Op::AddColumn {
-                        q_table: q(&t.name),
-                        column: ColumnDef {
-                            q: q(&c.name),
-                            data_type: c.data_type,
-                            nullable: c.nullable,
-                            default: c.default,
-                        },
-                    })
-                }
-                Kind::IndexDropped => {
-                    s.ops.push(Op::DropIndex { q_index: q(&f.change.index.clone().unwrap_or_default().name) })
-                }
-                Kind::IndexAdded => {
-                    let idx = f.change.index.clone().unwrap_or_default();
-                    let one = Table { name: t.name.clone(), indexes: vec![idx], ..Default::default() };
-                    s.ops.push(Op::CreateIndex { sql: index_sql(&one, d).remove(0) });
-                }
+                Kind::ColumnAdded => s.ops.push(Op::AddColumn {
+                    q_table: q(&t.name),
+                    column: column_def(&f.change.to.clone().unwrap_or_default(), d),
+                }),
+                Kind::IndexDropped => s.ops.push(Op::DropIndex {
+                    q_table: q(&t.name),
+                    q_index: q(&f.change.index.clone().unwrap_or_default().name),
+                }),
+                Kind::IndexAdded => s.ops.push(Op::CreateIndex {
+                    sql: one_index_sql(&t.name, &f.change.index.clone().unwrap_or_default(), d),
+                }),
                 _ => {}
             }
         }
@@ -318,23 +539,15 @@ fn section(inp: &Inputs, t: &Table, fs: &[&Finding]) -> Section {
     }
     let by_col =
         |col: &str, kind: Kind| fs.iter().find(|f| f.kind == kind && f.column.as_deref() == Some(col)).copied();
+    let drafts = draft_pairs(fs);
     let mut insert = Vec::new();
     for c in &t.columns {
         let key = format!("{}.{}", t.name, c.name);
         let (expr, todo) = match map.columns.get(&c.name) {
             Some(old) => {
-                let mut e = q(old);
+                let from = inp.current.table(&map.current).and_then(|ct| ct.column(old)).cloned().unwrap_or_default();
+                let mut e = converted(inp, &t.name, c, &from, &q(old));
                 let mut todo = None;
-                if let Some(f) = by_col(&c.name, Kind::ColumnTypeChanged) {
-                    let from = f.change.from.clone().unwrap_or_default();
-                    if let Some(vm) = inp.hints.values.get(&key) {
-                        let whens: Vec<String> =
-                            vm.iter().map(|(k, v)| format!("WHEN {} THEN {}", d.literal(k), d.literal(v))).collect();
-                        e = format!("CASE CAST({e} AS TEXT) {} ELSE {e} END", whens.join(" "));
-                    } else if Family::of(&from.data_type) != Family::of(&c.data_type) {
-                        e = format!("CAST({e} AS {})", cast_type(&c.data_type));
-                    }
-                }
                 if let Some(f) = by_col(&c.name, Kind::ColumnNullabilityChanged) {
                     if !c.nullable {
                         match inp.hints.defaults.get(&key) {
@@ -351,36 +564,30 @@ fn section(inp: &Inputs, t: &Table, fs: &[&Finding]) -> Section {
                 }
                 (e, todo)
             }
-            None => {
-                let added = by_col(&c.name, Kind::ColumnAdded);
-                match (added, inp.hints.defaults.get(&key)) {
-                    (Some(f), _) if !f.change.candidates.is_empty() => (
-                        q(&f.change.candidates[0]),
-                        Some(format!(
-                            "{} Drafted as the rename from {}: confirm it, or change the expression.",
-                            f.message, f.change.candidates[0]
-                        )),
-                    ),
-                    (_, Some(dflt)) => (dflt.clone(), None),
-                    (Some(f), None) if open(f) => (
-                        "NULL".into(),
-                        Some(format!("{} Replace NULL below with the value for existing rows.", f.message)),
-                    ),
-                    _ => continue, // the column's own default (or NULL) fills it
+            None => match (drafts.get(&c.name), by_col(&c.name, Kind::ColumnAdded), inp.hints.defaults.get(&key)) {
+                (Some(old), Some(f), _) => (
+                    q(old),
+                    Some(format!(
+                        "{} Drafted as the rename from {old}: confirm it, or change the expression.",
+                        f.message
+                    )),
+                ),
+                (_, _, Some(dflt)) => (dflt.clone(), None),
+                (_, Some(f), None) if open(f) => {
+                    ("NULL".into(), Some(format!("{} Replace NULL below with the value for existing rows.", f.message)))
                 }
-            }
+                _ => continue, // the column's own default (or NULL) fills it
+            },
         };
         insert.push(Fill { q: q(&c.name), expr, todo });
     }
+    let q_new = q(&format!("{}__rehearse_new", t.name));
     s.rebuild = Some(Rebuild {
         q_table: q(&t.name),
-        q_new: q(&format!("{}__rehearse_new", t.name)),
-        create_sql: t
-            .create_sql
-            .as_deref()
-            .and_then(|sql| rename_in_create(sql, &q(&format!("{}__rehearse_new", t.name)))),
+        create_sql: t.create_sql.as_deref().and_then(|sql| rename_in_create(sql, &q_new)),
+        q_new,
         columns: column_defs(t, d),
-        constraints: constraints(t, d),
+        constraints: constraints(t, d, true),
         insert,
         indexes: index_sql(t, d),
         triggers: t.triggers.clone(),
@@ -388,9 +595,253 @@ fn section(inp: &Inputs, t: &Table, fs: &[&Finding]) -> Section {
     s
 }
 
-/// The type to CAST to: SQLite takes any declared type name; strip nothing.
-fn cast_type(t: &str) -> String {
-    t.to_string()
+/// An ALTER plan for one kept table (PostgreSQL, MySQL). Foreign keys and indexes go to the global
+/// phases in `ctx`.
+fn alter_section(inp: &Inputs, t: &Table, fs: &[&Finding], ctx: &mut Ctx) -> Section {
+    let d = inp.dialect;
+    let q = |s: &str| d.quote(s);
+    let qt = q(&t.name);
+    let map = inp.diff.kept.get(&t.name).cloned().unwrap_or_default();
+    let current = inp.current.table(&map.current).cloned().unwrap_or_default();
+    let mut s = section_header(inp, t, fs, &map);
+    let drafts = draft_pairs(fs);
+    let of = |kind: Kind| fs.iter().filter(move |f| f.kind == kind);
+    let col_of = |f: &Finding| q(f.column.as_deref().unwrap_or_default());
+    let mysql = d == Dialect::Mysql;
+
+    // Renames first: every later step names columns by their new names.
+    for f in of(Kind::ColumnRenamed) {
+        s.ops.push(Op::RenameColumn {
+            q_table: qt.clone(),
+            from: q(f.change.old_column.as_deref().unwrap_or_default()),
+            to: col_of(f),
+            todo: None,
+        });
+    }
+    for (new, old) in &drafts {
+        let f = of(Kind::ColumnAdded).find(|f| f.column.as_deref() == Some(new)).expect("draft of an added column");
+        s.ops.push(Op::RenameColumn {
+            q_table: qt.clone(),
+            from: q(old),
+            to: q(new),
+            todo: Some(format!("{} Drafted as the rename from {old}: confirm it, or change it.", f.message)),
+        });
+    }
+    // Constraints that go away (or change) before the columns under them change.
+    for f in of(Kind::PrimaryKeyChanged) {
+        if !current.primary_key.is_empty() {
+            let name = current.primary_key_name.clone().unwrap_or_else(|| format!("{}_pkey", current.name));
+            s.ops.push(Op::DropPrimaryKey { q_table: qt.clone(), q_name: q(&name) });
+        }
+        let _ = f;
+    }
+    for f in of(Kind::UniqueDropped) {
+        if let Some(name) = f.change.unique.as_ref().and_then(|u| u.name.clone()) {
+            s.ops.push(Op::DropUnique { q_table: qt.clone(), q_name: q(&name) });
+        }
+    }
+    for f in of(Kind::CheckDropped) {
+        if let Some(name) = f.change.check.as_ref().and_then(|c| c.name.clone()) {
+            s.ops.push(Op::DropCheck { q_table: qt.clone(), q_name: q(&name) });
+        }
+    }
+    // New columns: added as declared when that is enough, else nullable, backfilled, tightened.
+    for f in of(Kind::ColumnAdded) {
+        let name = f.column.clone().unwrap_or_default();
+        if drafts.contains_key(&name) {
+            continue;
+        }
+        let c = f.change.to.clone().unwrap_or_default();
+        let key = format!("{}.{name}", t.name);
+        let backfill = inp.hints.defaults.get(&key).cloned();
+        let needs_value = !c.nullable && c.default.is_none() && !c.auto_increment && f.evidence.rows.unwrap_or(0) > 0;
+        if !needs_value && backfill.is_none() {
+            s.ops.push(Op::AddColumn { q_table: qt.clone(), column: column_def(&c, d) });
+            continue;
+        }
+        let relaxed = Column { nullable: true, ..c.clone() };
+        s.ops.push(Op::AddColumn { q_table: qt.clone(), column: column_def(&relaxed, d) });
+        let todo =
+            backfill.is_none().then(|| format!("{} Replace NULL below with the value for existing rows.", f.message));
+        s.ops.push(Op::Backfill {
+            q_table: qt.clone(),
+            q_column: q(&name),
+            expr: backfill.unwrap_or_else(|| "NULL".into()),
+            only_nulls: false,
+            todo,
+        });
+        if !c.nullable {
+            s.ops.push(tighten(d, &qt, &c));
+        }
+    }
+    // Changed columns: value conversions, backfills of new NOT NULLs, defaults.
+    for c in &t.columns {
+        let Some(old) = map.columns.get(&c.name) else { continue };
+        let Some(from) = current.column(old) else { continue };
+        let changed = |k: Kind| fs.iter().find(|f| f.kind == k && f.column.as_deref() == Some(&c.name)).copied();
+        let (ty, null, dflt) = (
+            changed(Kind::ColumnTypeChanged),
+            changed(Kind::ColumnNullabilityChanged),
+            changed(Kind::ColumnDefaultChanged),
+        );
+        if ty.is_none() && null.is_none() && dflt.is_none() {
+            continue;
+        }
+        let qc = q(&c.name);
+        let key = format!("{}.{}", t.name, c.name);
+        let not_null_backfill = null.filter(|_| !c.nullable).and_then(|f| {
+            let nulls = f.evidence.nulls.unwrap_or(0);
+            match inp.hints.defaults.get(&key) {
+                Some(v) => Some((v.clone(), None)),
+                None if nulls > 0 && open(f) => Some((
+                    "NULL".to_string(),
+                    Some(format!("{} Replace NULL below with the value for these rows.", f.message)),
+                )),
+                None => None,
+            }
+        });
+        if mysql {
+            // MySQL redefines the whole column at once; a value map is applied by an UPDATE on
+            // whichever side of the MODIFY holds text.
+            let map_update = ty.filter(|_| inp.hints.values.contains_key(&key)).map(|_| Op::Backfill {
+                q_table: qt.clone(),
+                q_column: qc.clone(),
+                expr: converted(inp, &t.name, c, from, &qc),
+                only_nulls: false,
+                todo: None,
+            });
+            let to_text = Family::of(&c.data_type) == Family::Text;
+            if let Some(op) = map_update.clone().filter(|_| !to_text) {
+                s.ops.push(op);
+            }
+            if let Some((expr, todo)) = not_null_backfill {
+                s.ops.push(Op::Backfill { q_table: qt.clone(), q_column: qc.clone(), expr, only_nulls: true, todo });
+            }
+            s.ops.push(Op::ModifyColumn { q_table: qt.clone(), column: column_def(c, d) });
+            if let Some(op) = map_update.filter(|_| to_text) {
+                s.ops.push(op);
+            }
+            continue;
+        }
+        if ty.is_some() {
+            if dflt.is_some() || from.default.is_some() {
+                // The old default may not cast to the new type: drop it first, set the new one after.
+                s.ops.push(Op::DropDefault { q_table: qt.clone(), q_column: qc.clone() });
+            }
+            s.ops.push(Op::AlterType {
+                q_table: qt.clone(),
+                q_column: qc.clone(),
+                data_type: c.data_type.clone(),
+                using: converted(inp, &t.name, c, from, &qc),
+            });
+        }
+        if let Some((expr, todo)) = not_null_backfill {
+            s.ops.push(Op::Backfill { q_table: qt.clone(), q_column: qc.clone(), expr, only_nulls: true, todo });
+        }
+        if null.is_some() {
+            s.ops.push(if c.nullable {
+                Op::DropNotNull { q_table: qt.clone(), q_column: qc.clone() }
+            } else {
+                Op::SetNotNull { q_table: qt.clone(), q_column: qc.clone() }
+            });
+        }
+        if dflt.is_some() || (ty.is_some() && from.default.is_some()) {
+            s.ops.push(match &c.default {
+                Some(v) => Op::SetDefault { q_table: qt.clone(), q_column: qc.clone(), default: v.clone() },
+                None => Op::DropDefault { q_table: qt.clone(), q_column: qc.clone() },
+            });
+        }
+    }
+    for f in of(Kind::ColumnDropped) {
+        let name = f.column.clone().unwrap_or_default();
+        if drafts.values().any(|o| o == &name) {
+            continue;
+        }
+        s.ops.push(Op::DropColumn { q_table: qt.clone(), q_column: q(&name) });
+    }
+    // New constraints, once the columns are in their final shape.
+    if of(Kind::PrimaryKeyChanged).next().is_some() && !t.primary_key.is_empty() {
+        s.ops.push(Op::AddPrimaryKey { q_table: qt.clone(), q_columns: list(d, &t.primary_key) });
+    }
+    for f in of(Kind::UniqueAdded) {
+        let u = f.change.unique.clone().unwrap_or_default();
+        s.ops.push(Op::AddUnique {
+            q_table: qt.clone(),
+            q_name: u.name.as_ref().map(|n| q(n)),
+            q_columns: list(d, &u.columns),
+        });
+    }
+    for f in of(Kind::CheckAdded) {
+        let c = f.change.check.clone().unwrap_or_default();
+        s.ops.push(Op::AddCheck { q_table: qt.clone(), q_name: c.name.as_ref().map(|n| q(n)), expr: c.expr });
+    }
+    // Global phases.
+    for f in of(Kind::IndexDropped) {
+        let idx = f.change.index.clone().unwrap_or_default();
+        ctx.index_drops.push(Op::DropIndex { q_table: q(&map.current), q_index: q(&idx.name) });
+    }
+    for f in of(Kind::IndexAdded) {
+        ctx.index_adds
+            .push(Op::CreateIndex { sql: one_index_sql(&t.name, &f.change.index.clone().unwrap_or_default(), d) });
+    }
+    for f in of(Kind::ForeignKeyDropped) {
+        if let Some(name) = f.change.foreign_key.as_ref().and_then(|fk| fk.name.clone()) {
+            ctx.fk_drops.push(Op::DropForeignKey { q_table: q(&map.current), q_name: q(&name) });
+        }
+    }
+    for f in of(Kind::ForeignKeyAdded) {
+        ctx.fk_adds.push(add_fk(d, &t.name, &f.change.foreign_key.clone().unwrap_or_default()));
+    }
+    s
+}
+
+/// The row moves of a split (one INSERT ... SELECT per new table, in foreign-key order) or a merge
+/// (one UPDATE from a correlated subquery). Without a confirming hint they carry a TODO.
+fn moves(inp: &Inputs, f: &Finding) -> Vec<Op> {
+    let d = inp.dialect;
+    let q = |s: &str| d.quote(s);
+    let todo = (f.verdict == Verdict::Human).then(|| f.message.clone());
+    let Some(old) = inp.current.table(&f.table) else { return vec![] };
+    match f.kind {
+        Kind::TableSplit => inp
+            .target
+            .fk_order()
+            .into_iter()
+            .filter(|t| f.change.parts.contains(&t.name))
+            .enumerate()
+            .map(|(i, part)| {
+                let cols: Vec<String> =
+                    part.columns.iter().filter(|c| old.column(&c.name).is_some()).map(|c| c.name.clone()).collect();
+                Op::CopyRows {
+                    q_into: q(&part.name),
+                    q_columns: list(d, &cols),
+                    q_from: q(&f.table),
+                    todo: todo.clone().filter(|_| i == 0),
+                }
+            })
+            .collect(),
+        Kind::TableMerged => {
+            let (on, key) = f.change.join.clone().unwrap_or_default();
+            let into = f.change.parts.first().cloned().unwrap_or_default();
+            vec![Op::MergeColumns {
+                q_into: q(&into),
+                sets: f.change.columns.iter().map(|c| (q(c), q(c))).collect(),
+                q_from: q(&f.table),
+                q_on: q(&on),
+                q_key: q(&key),
+                todo,
+            }]
+        }
+        _ => vec![],
+    }
+}
+
+/// NOT NULL after a backfill.
+fn tighten(d: Dialect, qt: &str, c: &Column) -> Op {
+    match d {
+        Dialect::Mysql => Op::ModifyColumn { q_table: qt.to_string(), column: column_def(c, d) },
+        _ => Op::SetNotNull { q_table: qt.to_string(), q_column: d.quote(&c.name) },
+    }
 }
 
 /// Replace the table name in a `CREATE TABLE name (...)` text.
@@ -444,20 +895,20 @@ pub fn rename_in_create(sql: &str, new_quoted: &str) -> Option<String> {
     Some(format!("{}{}{}", &sql[..start], new_quoted, &sql[i..]))
 }
 
-fn section_todo(inp: &Inputs, f: &Finding, src: &str, cols: &BTreeMap<String, String>) -> Option<Todo> {
+fn section_todo(inp: &Inputs, f: &Finding, table_now: &str, cols: &BTreeMap<String, String>) -> Option<Todo> {
     let d = inp.dialect;
     let q = |s: &str| d.quote(s);
     let old = |c: &str| cols.get(c).cloned().unwrap_or_else(|| c.to_string());
-    let ch: &Change = &f.change;
+    let ch = &f.change;
     let base = Todo {
         kind: f.kind.as_str().into(),
         text: f.message.clone(),
         samples: f.evidence.samples.clone(),
-        q_table: q(src),
+        q_table: q(table_now),
         ..Default::default()
     };
     let todo = match f.kind {
-        // These are decided inline, at the expression that fills the column.
+        // These are decided inline, at the step that fills the column.
         Kind::ColumnAdded | Kind::ColumnNullabilityChanged => return None,
         Kind::ColumnDropped if !ch.candidates.is_empty() => return None,
         Kind::ColumnDropped => {
@@ -470,22 +921,23 @@ fn section_todo(inp: &Inputs, f: &Finding, src: &str, cols: &BTreeMap<String, St
             Todo { q_column: c, limit, ..base }
         }
         Kind::UniqueAdded | Kind::PrimaryKeyChanged => {
-            let list: Vec<String> = ch.columns.iter().map(|c| q(&old(c))).collect();
-            Todo { q_columns: list.join(", "), ..base }
+            Todo { q_columns: list(d, &ch.columns.iter().map(|c| old(c)).collect::<Vec<_>>()), ..base }
         }
         Kind::ForeignKeyAdded => {
             let fk = ch.foreign_key.clone().unwrap_or_default();
-            let list: Vec<String> = fk.columns.iter().map(|c| q(&old(c))).collect();
-            let parent_cur =
-                inp.diff.kept.get(&fk.ref_table).map(|m| m.current.clone()).unwrap_or(fk.ref_table.clone());
+            let parent = inp.diff.kept.get(&fk.ref_table);
+            let parent_now = parent.map(|m| m.target.clone()).unwrap_or(fk.ref_table.clone());
             let pcols: Vec<String> = fk
                 .ref_columns
                 .iter()
-                .map(|c| {
-                    q(&inp.diff.kept.get(&fk.ref_table).and_then(|m| m.columns.get(c).cloned()).unwrap_or(c.clone()))
-                })
+                .map(|c| parent.and_then(|m| m.columns.get(c).cloned()).unwrap_or(c.clone()))
                 .collect();
-            Todo { q_columns: list.join(", "), q_parent: q(&parent_cur), q_parent_columns: pcols.join(", "), ..base }
+            Todo {
+                q_columns: list(d, &fk.columns.iter().map(|c| old(c)).collect::<Vec<_>>()),
+                q_parent: q(&parent_now),
+                q_parent_columns: list(d, &pcols),
+                ..base
+            }
         }
         _ => base,
     };

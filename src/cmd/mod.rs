@@ -28,7 +28,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Rehearse the upgrade on a test copy of live (never writes to live)
-    Run(run::Args),
+    Run(Box<run::Args>),
     /// Build a sample live SQLite database and git repository, and rehearse its upgrade
     Demo(demo::Args),
     /// Print the schema of a database as a snapshot (YAML or JSON)
@@ -41,7 +41,7 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Run(a) => run::run(a),
+        Command::Run(a) => run::run(*a),
         Command::Demo(a) => demo::run(a),
         Command::Snapshot(a) => snapshot::run(a),
         Command::Diff(a) => diff::run(a),

@@ -49,6 +49,15 @@ impl Dialect {
         }
     }
 
+    /// `expr` as text, for value maps (`CASE <text> WHEN '1' THEN ...`).
+    pub fn as_text(self, expr: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("CAST({expr} AS TEXT)"),
+            Dialect::Postgres => format!("({expr})::text"),
+            Dialect::Mysql => format!("CAST({expr} AS CHAR)"),
+        }
+    }
+
     /// Whether DDL can be rolled back: if not, rollback means restoring the copy from its dump.
     pub fn transactional_ddl(self) -> bool {
         !matches!(self, Dialect::Mysql)
