@@ -411,14 +411,23 @@ impl PgConn {
             }
             Existing::Marked => {}
         }
-        let sessions = self
-            .rt
-            .block_on(self.client().query(
-                "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE datname = $1 AND pid <> pg_catalog.pg_backend_pid()",
-                &[&name],
-            ))
-            .map_err(|e| anyhow::anyhow!("{}", db_message(&e, None)))?;
-        let n: i64 = sessions.first().map(|r| r.get(0)).unwrap_or(0);
+        // A session we closed a moment ago may still be exiting: wait for it a little, as DROP
+        // DATABASE itself would.
+        let mut n: i64 = 0;
+        for _ in 0..50 {
+            let sessions = self
+                .rt
+                .block_on(self.client().query(
+                    "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE datname = $1 AND pid <> pg_catalog.pg_backend_pid()",
+                    &[&name],
+                ))
+                .map_err(|e| anyhow::anyhow!("{}", db_message(&e, None)))?;
+            n = sessions.first().map(|r| r.get(0)).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         if n > 0 {
             bail!(
                 "database {name} has {n} open session(s) (someone testing the new code on it?): close them, then run rehearse again"
@@ -697,9 +706,14 @@ impl Tools {
             found.sort_by_key(|f| std::cmp::Reverse(f.0));
             candidates.extend(found.into_iter().map(|(_, p)| p));
         }
+        // Lazily: the first candidate that is new enough wins, and later ones are not run.
+        Tools::choose(candidates.into_iter().filter_map(|c| tool_version(&c).map(|v| (c, v))), server)
+    }
+
+    /// The first pg_dump at least as new as the server; or why none fits.
+    fn choose(found: impl Iterator<Item = (PathBuf, PgVersion)>, server: PgVersion) -> anyhow::Result<Tools> {
         let mut newest: Option<(PathBuf, PgVersion)> = None;
-        for c in candidates {
-            let Some(v) = tool_version(&c) else { continue };
+        for (c, v) in found {
             if v.major() >= server.major() {
                 let restore = match c.parent() {
                     Some(dir) if !dir.as_os_str().is_empty() => dir.join("pg_restore"),
@@ -804,10 +818,15 @@ fn dump_live(tools: &Tools, params: &Params, workdir: &Path) -> anyhow::Result<P
         dir.display()
     ));
     let started = Instant::now();
-    process::run(
+    let dumped = process::run(
         tool_command(&tools.dump, dump_args(params, &partial, jobs), params),
         &format!("{} of database {} on {}", tools.dump.display(), params.dbname, params.host_port()),
-    )?;
+    );
+    if let Err(e) = dumped {
+        // A partial dump holds live data and is no backup: do not leave it behind.
+        let _ = std::fs::remove_dir_all(&partial);
+        return Err(e);
+    }
     private_tree(&partial)?;
     if dir.exists() {
         std::fs::remove_dir_all(&dir)
@@ -869,6 +888,26 @@ mod tests {
         assert_eq!(parse_tool_version("pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"), Some(PgVersion(150018)));
         assert_eq!(PgVersion(150018).to_string(), "15.18");
         assert_eq!(PgVersion(90624).major_text(), "9.6");
+    }
+
+    #[test]
+    fn pg_dump_is_chosen_at_least_as_new_as_the_server() {
+        let server = PgVersion(160004);
+        let found = |v: &[(&str, u32)]| v.iter().map(|(p, n)| (PathBuf::from(p), PgVersion(*n))).collect::<Vec<_>>();
+        let t = Tools::choose(
+            found(&[("pg_dump", 150018), ("/usr/lib/postgresql/17/bin/pg_dump", 170002)]).into_iter(),
+            server,
+        )
+        .ok()
+        .unwrap();
+        assert_eq!(t.dump, PathBuf::from("/usr/lib/postgresql/17/bin/pg_dump"));
+        assert_eq!(t.restore, PathBuf::from("/usr/lib/postgresql/17/bin/pg_restore"));
+        let t = Tools::choose(found(&[("pg_dump", 160001)]).into_iter(), server).ok().unwrap();
+        assert_eq!(t.restore, PathBuf::from("pg_restore"), "from PATH too");
+        let e = Tools::choose(found(&[("pg_dump", 150018)]).into_iter(), server).err().unwrap().to_string();
+        assert!(e.contains("pg_dump 15.18") && e.contains("16.4 server") && e.contains("postgresql-client-16"), "{e}");
+        let e = Tools::choose(std::iter::empty(), server).err().unwrap().to_string();
+        assert!(e.contains("install postgresql-client"), "{e}");
     }
 
     #[test]
