@@ -721,7 +721,7 @@ impl Tools {
                 };
                 return Ok(Tools { dump: c, restore });
             }
-            if newest.as_ref().map_or(true, |(_, n)| v > *n) {
+            if newest.as_ref().is_none_or(|(_, n)| v > *n) {
                 newest = Some((c, v));
             }
         }

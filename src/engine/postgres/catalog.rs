@@ -249,7 +249,7 @@ fn is_number(s: &str) -> bool {
     let frac = parts.next();
     !int.is_empty()
         && int.bytes().all(|b| b.is_ascii_digit())
-        && frac.map_or(true, |f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+        && frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// `CHECK ((a > 0)) NOT VALID` as `a > 0`: without the keyword, its parentheses, and any further
