@@ -577,3 +577,35 @@ fn a_unix_socket_host_works_for_connections_and_for_pg_dump() {
     let cloned = live.clone_to_test_copy(work.path()).unwrap();
     assert_eq!(scalar(cloned.test_copy.connect().unwrap().as_mut(), "SELECT count(*) FROM t").as_deref(), Some("1"));
 }
+
+/// Regression: PostgreSQL's deparsed `IN (...)` on a varchar column re-parses to different text,
+/// so a check recreated by a script read back as changed and verification failed.
+#[test]
+fn checks_and_index_predicates_read_the_same_after_a_script_recreates_them() {
+    let Some(server) = server() else { return };
+    let (a, b) = (TestDb::new(&server, "roundtrip_a"), TestDb::new(&server, "roundtrip_b"));
+    let table = "CREATE TABLE orders (status varchar(10), code char(2), amount numeric(10,2), note text)";
+    a.conn()
+        .execute_batch(&format!(
+            "{table};
+             ALTER TABLE orders ADD CONSTRAINT ok_status CHECK (status IN ('pending', 'it''s'));
+             ALTER TABLE orders ADD CONSTRAINT ok_code CHECK (code IN ('ab', 'cd'));
+             ALTER TABLE orders ADD CONSTRAINT ok_amount CHECK (amount > 0 AND note <> 'x');
+             CREATE INDEX open_orders ON orders (status) WHERE status IN ('pending', 'new');"
+        ))
+        .unwrap();
+    let first = a.conn().introspect().unwrap();
+    let t = first.table("orders").unwrap();
+    let mut ddl = vec![table.to_string()];
+    for c in &t.checks {
+        ddl.push(format!("ALTER TABLE orders ADD CONSTRAINT {} CHECK ({})", c.name.as_deref().unwrap(), c.expr));
+    }
+    for i in &t.indexes {
+        ddl.push(format!("CREATE INDEX {} ON orders (status) WHERE {}", i.name, i.predicate.as_deref().unwrap()));
+    }
+    b.conn().execute_batch(&ddl.join(";\n")).unwrap();
+    let again = b.conn().introspect().unwrap();
+    assert_eq!(again.table("orders").unwrap().checks, t.checks);
+    assert_eq!(again.table("orders").unwrap().indexes[0].predicate, t.indexes[0].predicate);
+    assert_eq!(again.fingerprint(), first.fingerprint());
+}

@@ -144,7 +144,7 @@ pub fn assemble(tables: Vec<Row>, columns: Vec<Row>, constraints: Vec<Row>, inde
             name: s(r.get(1)),
             columns: names(r.get(3)),
             unique: s(r.get(2)) == "t",
-            predicate: r.get(4).cloned().flatten(),
+            predicate: r.get(4).cloned().flatten().map(|p| canonical_expr(&p)),
             sql: r.get(5).cloned().flatten(),
         });
     }
@@ -268,7 +268,109 @@ pub fn check_expr(def: &str) -> String {
     while e.starts_with('(') && closing_paren(e) == Some(e.len() - 1) {
         e = e[1..e.len() - 1].trim();
     }
-    e.to_string()
+    canonical_expr(e)
+}
+
+/// An expression as PostgreSQL would print it after one more round trip. Its deparsed text is
+/// not a fixed point: `s IN ('a', 'b')` on a varchar column prints as
+/// `ARRAY['a'::character varying, 'b'::character varying]::text[]`, which re-parses to
+/// `ARRAY['a'::character varying::text, ...]`. Both mean `ARRAY['a'::text, 'b'::text]`, which
+/// is stable, so both are rewritten to it: the same check reads the same before and after a
+/// script recreates it. Only literals cast to unconstrained varchar are touched.
+pub fn canonical_expr(e: &str) -> String {
+    const VARCHAR: &str = "::character varying";
+    let b = e.as_bytes();
+    let mut out = String::with_capacity(e.len());
+    let mut i = 0;
+    while i < e.len() {
+        if e[i..].starts_with("ARRAY[") {
+            if let Some((rewritten, used)) = text_array(&e[i..]) {
+                out.push_str(&rewritten);
+                i += used;
+                continue;
+            }
+        }
+        if b[i] == b'\'' {
+            let end = literal_end(e, i);
+            out.push_str(&e[i..end]);
+            let rest = &e[end..];
+            if let Some(after) = rest.strip_prefix(VARCHAR).and_then(|r| r.strip_prefix("::text")) {
+                if !after.starts_with(|c: char| c.is_alphanumeric() || c == '_' || c == '[' || c == '(') {
+                    out.push_str("::text");
+                    i = end + VARCHAR.len() + "::text".len();
+                    continue;
+                }
+            }
+            i = end;
+            continue;
+        }
+        if b[i] == b'"' {
+            let end = e[i + 1..].find('"').map_or(e.len(), |j| i + j + 2);
+            out.push_str(&e[i..end]);
+            i = end;
+            continue;
+        }
+        let c = e[i..].chars().next().expect("in bounds");
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
+}
+
+/// Index just past the string literal starting at `start` (doubled quotes stay inside).
+fn literal_end(e: &str, start: usize) -> usize {
+    let b = e.as_bytes();
+    let mut i = start + 1;
+    while i < b.len() {
+        if b[i] == b'\'' {
+            if b.get(i + 1) == Some(&b'\'') {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+/// `ARRAY['a'::character varying, ...]::text[]` or `ARRAY['a'::character varying::text, ...]`
+/// as `ARRAY['a'::text, ...]`, with the number of bytes consumed; None for any other array.
+fn text_array(e: &str) -> Option<(String, usize)> {
+    let mut i = "ARRAY[".len();
+    let mut literals = Vec::new();
+    let mut element_text_casts = 0;
+    loop {
+        if !e[i..].starts_with('\'') {
+            return None;
+        }
+        let end = literal_end(e, i);
+        literals.push(&e[i..end]);
+        let rest = e[end..].strip_prefix("::character varying")?;
+        i = e.len() - rest.len();
+        if e[i..].starts_with("::text") && !e[i + 6..].starts_with('[') {
+            element_text_casts += 1;
+            i += "::text".len();
+        }
+        if let Some(rest) = e[i..].strip_prefix(", ") {
+            i = e.len() - rest.len();
+            continue;
+        }
+        if e[i..].starts_with(']') {
+            i += 1;
+            break;
+        }
+        return None;
+    }
+    if element_text_casts == literals.len() {
+        // ARRAY['a'::character varying::text, ...]
+    } else if element_text_casts == 0 && e[i..].starts_with("::text[]") {
+        i += "::text[]".len();
+    } else {
+        return None;
+    }
+    let items: Vec<String> = literals.iter().map(|l| format!("{l}::text")).collect();
+    Some((format!("ARRAY[{}]", items.join(", ")), i))
 }
 
 /// Byte index of the parenthesis closing the one at index 0, skipping quoted text.
@@ -347,5 +449,27 @@ mod tests {
         assert_eq!(check_expr("CHECK ((a > 0)) NOT VALID"), "a > 0");
         assert_eq!(check_expr("CHECK ((a > 0) AND (b > 0))"), "(a > 0) AND (b > 0)");
         assert_eq!(check_expr("CHECK (x <> ')'::text)"), "x <> ')'::text");
+    }
+
+    #[test]
+    fn varchar_literal_arrays_read_the_same_before_and_after_a_round_trip() {
+        let first = "status::text = ANY (ARRAY['pending'::character varying, 'it''s'::character varying]::text[])";
+        let again = "status::text = ANY (ARRAY['pending'::character varying::text, 'it''s'::character varying::text])";
+        let stable = "status::text = ANY (ARRAY['pending'::text, 'it''s'::text])";
+        assert_eq!(canonical_expr(first), stable);
+        assert_eq!(canonical_expr(again), stable);
+        assert_eq!(canonical_expr(stable), stable);
+        assert_eq!(canonical_expr("s::text = 'x'::character varying::text"), "s::text = 'x'::text");
+        // Not touched: other types, constrained varchar, mixed arrays, quoted text.
+        for keep in [
+            "c = ANY (ARRAY['ab'::bpchar, 'cd'::bpchar])",
+            "n = ANY (ARRAY[1::numeric, 2.5])",
+            "s = 'x'::character varying(2)::text",
+            "x = ANY (ARRAY['a'::character varying, 'b'::text])",
+            "\"ARRAY['a'::character varying]::text[]\" > 0",
+            "note <> 'ARRAY[''a''::character varying]::text[]'::text",
+        ] {
+            assert_eq!(canonical_expr(keep), keep);
+        }
     }
 }
