@@ -609,3 +609,30 @@ fn checks_and_index_predicates_read_the_same_after_a_script_recreates_them() {
     assert_eq!(again.table("orders").unwrap().indexes[0].predicate, t.indexes[0].predicate);
     assert_eq!(again.fingerprint(), first.fingerprint());
 }
+
+#[test]
+fn only_the_first_schema_of_the_search_path_is_read_and_url_options_set_it() {
+    let Some(server) = server() else { return };
+    let db = TestDb::new(&server, "search_path");
+    db.conn()
+        .execute_batch(
+            "CREATE SCHEMA app;
+             CREATE TABLE app.in_app (id int PRIMARY KEY);
+             CREATE TABLE public.in_public (id int REFERENCES app.in_app);",
+        )
+        .unwrap();
+    let names = |url: &str| -> Vec<String> {
+        let s = engine::from_url(url, Access::ReadOnly).unwrap().connect().unwrap().introspect().unwrap();
+        s.tables.into_iter().map(|t| t.name).collect()
+    };
+    assert_eq!(names(&db.url()), ["in_public"]);
+    let app_url = format!("{}?options=-c%20search_path%3Dapp", db.url());
+    assert_eq!(names(&app_url), ["in_app"]);
+    // The copy holds every schema, and is read through the same options.
+    let live = engine::from_url(&app_url, Access::ReadOnly).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let cloned = live.clone_to_test_copy(work.path()).unwrap();
+    assert_eq!(names(&cloned.test_copy.url()), ["in_app"]);
+    let mut copy = cloned.test_copy.connect().unwrap();
+    assert_eq!(scalar(copy.as_mut(), "SELECT count(*) FROM public.in_public").as_deref(), Some("0"));
+}

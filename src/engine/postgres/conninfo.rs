@@ -32,6 +32,9 @@ pub struct Params {
     pub user: String,
     pub password: Option<String>,
     pub dbname: String,
+    /// Server options (`-c search_path=app`): the URL's `options`, or PGOPTIONS. The search_path
+    /// decides which schema is read.
+    pub options: Option<String>,
 }
 
 impl std::fmt::Debug for Params {
@@ -42,6 +45,7 @@ impl std::fmt::Debug for Params {
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("dbname", &self.dbname)
+            .field("options", &self.options)
             .finish()
     }
 }
@@ -105,7 +109,8 @@ impl Params {
                 pgpass_lookup(&text, &host, port, &dbname, &user)
             }),
         };
-        Ok(Params { host, port, user, password, dbname })
+        let options = cfg.get_options().map(str::to_string).or_else(|| env("PGOPTIONS"));
+        Ok(Params { host, port, user, password, dbname, options })
     }
 
     /// The same server and user, another database (the test copy, the scratch database).
@@ -132,6 +137,9 @@ impl Params {
         if let Some(p) = &self.password {
             c.password(p.as_bytes());
         }
+        if let Some(o) = &self.options {
+            c.options(o);
+        }
         c
     }
 
@@ -142,16 +150,23 @@ impl Params {
             Some(p) => format!("{}:{}@", encode(&self.user), encode(p)),
             None => format!("{}@", encode(&self.user)),
         };
+        let options = |sep: char| match &self.options {
+            Some(o) => format!("{sep}options={}", encode(o)),
+            None => String::new(),
+        };
         match &self.host {
             Host::Tcp(h) if h.contains(':') => {
-                format!("postgresql://{auth}[{h}]:{}/{}", self.port, encode(&self.dbname))
+                format!("postgresql://{auth}[{h}]:{}/{}{}", self.port, encode(&self.dbname), options('?'))
             }
-            Host::Tcp(h) => format!("postgresql://{auth}{}:{}/{}", encode(h), self.port, encode(&self.dbname)),
+            Host::Tcp(h) => {
+                format!("postgresql://{auth}{}:{}/{}{}", encode(h), self.port, encode(&self.dbname), options('?'))
+            }
             Host::Socket(p) => format!(
-                "postgresql://{auth}/{}?host={}&port={}",
+                "postgresql://{auth}/{}?host={}&port={}{}",
                 encode(&self.dbname),
                 encode(&p.display().to_string()),
-                self.port
+                self.port,
+                options('&')
             ),
         }
     }
@@ -168,6 +183,9 @@ impl Params {
         ];
         if let Some(p) = &self.password {
             env.push(("PGPASSWORD", p.clone()));
+        }
+        if let Some(o) = &self.options {
+            env.push(("PGOPTIONS", o.clone()));
         }
         env
     }
@@ -335,11 +353,13 @@ mod tests {
             user: "ed en".into(),
             password: Some("p@ss:w/rd?".into()),
             dbname: "my db".into(),
+            options: Some("-c search_path=app".into()),
         };
         let back = Params::from_url(&p.url(), &no_env).unwrap();
         assert_eq!(back.user, "ed en");
         assert_eq!(back.password.as_deref(), Some("p@ss:w/rd?"));
         assert_eq!(back.dbname, "my db");
+        assert_eq!(back.options.as_deref(), Some("-c search_path=app"));
     }
 
     #[test]
