@@ -485,26 +485,62 @@ fn diff_table(
         if d.is_empty() {
             continue;
         }
-        if d.len() == 1 && a.len() == 1 {
-            let pos = |t: &Table, n: &str| t.columns.iter().position(|c| c.name == n).unwrap_or(usize::MAX);
-            let score = rename_score(d[0], a[0], pos(ct, &d[0].name), pos(tt, &a[0].name));
-            if score >= RENAME_THRESHOLD {
-                map.columns.insert(a[0].name.clone(), d[0].name.clone());
-                inferred.push(a[0].name.clone());
-            } else {
-                weak.insert(d[0].name.clone(), a[0].name.clone());
+        let pos = |t: &Table, n: &str| t.columns.iter().position(|c| c.name == n).unwrap_or(usize::MAX);
+        let score = |dc: &Column, ac: &Column| rename_score(dc, ac, pos(ct, &dc.name), pos(tt, &ac.name));
+        // Strong candidates of each side, best first.
+        let strong_for_d = |dc: &Column| -> Vec<String> {
+            let mut v: Vec<(f64, &str)> =
+                a.iter().map(|ac| (score(dc, ac), ac.name.as_str())).filter(|(s, _)| *s >= RENAME_THRESHOLD).collect();
+            v.sort_by(|x, y| y.0.total_cmp(&x.0));
+            v.into_iter().map(|(_, n)| n.to_string()).collect()
+        };
+        let strong_for_a = |ac: &Column| -> Vec<String> {
+            let mut v: Vec<(f64, &str)> =
+                d.iter().map(|dc| (score(dc, ac), dc.name.as_str())).filter(|(s, _)| *s >= RENAME_THRESHOLD).collect();
+            v.sort_by(|x, y| y.0.total_cmp(&x.0));
+            v.into_iter().map(|(_, n)| n.to_string()).collect()
+        };
+        for dc in &d {
+            let sd = strong_for_d(dc);
+            match sd.as_slice() {
+                // Each is the other's only strong candidate: a rename.
+                [only]
+                    if strong_for_a(a.iter().find(|c| &c.name == only).expect("candidate exists"))
+                        == [dc.name.clone()] =>
+                {
+                    map.columns.insert(only.clone(), dc.name.clone());
+                    inferred.push(only.clone());
+                }
+                [] => {
+                    // No strong candidate: a drop; name the likeliest rename so a human can say so.
+                    if let Some(best) = a.iter().max_by(|x, y| score(dc, x).total_cmp(&score(dc, y))) {
+                        weak.insert(dc.name.clone(), best.name.clone());
+                    }
+                }
+                _ => {
+                    ambiguous_dropped.insert(dc.name.clone(), sd);
+                }
             }
-            continue;
         }
         for ac in &a {
-            let mut cands: Vec<&str> = d.iter().map(|c| c.name.as_str()).collect();
-            cands.sort_by(|x, y| name_similarity(y, &ac.name).total_cmp(&name_similarity(x, &ac.name)));
-            ambiguous_added.insert(ac.name.clone(), cands.iter().map(|s| s.to_string()).collect());
+            if map.columns.contains_key(&ac.name) {
+                continue;
+            }
+            let sa = strong_for_a(ac);
+            let contested = sa.len() > 1 || sa.iter().any(|dn| ambiguous_dropped.contains_key(dn));
+            if contested {
+                ambiguous_added.insert(ac.name.clone(), sa);
+            }
         }
+        // A dropped column whose only strong candidate is contested by another: ambiguous too.
         for dc in &d {
-            let mut cands: Vec<&str> = a.iter().map(|c| c.name.as_str()).collect();
-            cands.sort_by(|x, y| name_similarity(y, &dc.name).total_cmp(&name_similarity(x, &dc.name)));
-            ambiguous_dropped.insert(dc.name.clone(), cands.iter().map(|s| s.to_string()).collect());
+            if !map.columns.values().any(|o| o == &dc.name) && !ambiguous_dropped.contains_key(&dc.name) {
+                let sd = strong_for_d(dc);
+                if sd.iter().any(|an| ambiguous_added.contains_key(an)) {
+                    weak.remove(&dc.name);
+                    ambiguous_dropped.insert(dc.name.clone(), sd);
+                }
+            }
         }
     }
 

@@ -10,7 +10,8 @@ pub const USAGE: i32 = 2;
 /// A human must decide: a finding needs a human, a loss is not accepted, or a TODO is left.
 /// Nothing was run.
 pub const NEEDS_HUMAN: i32 = 3;
-/// The script failed on the test copy and was rolled back, or verification failed.
+/// The script failed on the test copy (or on live with `--live`) and was rolled back, or
+/// verification failed.
 pub const REHEARSAL_FAILED: i32 = 4;
 /// Refused by a safety guard (e.g. a test copy rehearse did not make).
 pub const REFUSED: i32 = 5;
@@ -37,6 +38,8 @@ pub fn code_of(e: &anyhow::Error) -> i32 {
         USAGE
     } else if e.chain().any(|c| c.is::<Refused>()) {
         REFUSED
+    } else if e.chain().any(|c| c.is::<crate::live::LiveFailed>()) {
+        REHEARSAL_FAILED
     } else {
         ERROR
     }

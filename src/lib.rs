@@ -12,6 +12,7 @@ pub mod exit;
 pub mod findings;
 pub mod fsutil;
 pub mod hints;
+pub mod live;
 pub mod probe;
 pub mod process;
 pub mod record;

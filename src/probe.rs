@@ -166,6 +166,12 @@ impl Prober<'_> {
         Ok(ev)
     }
 
+    /// The same probes, for `--live`'s drift check on live itself: every probe is a plain SELECT
+    /// (an engine whose cast check needs a session helper must fall back to a read-only form).
+    pub fn probe_read_only(&mut self, diff: &Diff) -> anyhow::Result<Vec<Evidence>> {
+        self.probe(diff)
+    }
+
     /// A SQL condition true when a non-NULL value of `c` survives the type change.
     fn failure_condition(&mut self, ch: &Change, c: &str) -> anyhow::Result<Option<String>> {
         let (Some(from), Some(to)) = (ch.from.as_ref(), ch.to.as_ref()) else { return Ok(None) };

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub const FILE: &str = "rehearsal.json";
+/// The rehearsed script, as it ran on the test copy.
+pub const SCRIPT: &str = "rehearsed.sql";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Record {
@@ -21,6 +23,19 @@ pub struct Record {
     pub finished_at: String,
     #[serde(default)]
     pub commit: Option<String>,
+    /// What live looked like at rehearsal time, so a drift can be named.
+    pub live_schema: crate::schema::Schema,
+    /// What the new code expects: `--live` verifies against it.
+    pub target_schema: crate::schema::Schema,
+    /// The hints the rehearsal used (developers' and sysadmin's, merged).
+    pub hints: crate::hints::Hints,
+    /// Verdict per finding (`kind table.column`): a read-only probe of live must give the same.
+    pub verdicts: std::collections::BTreeMap<String, crate::findings::Verdict>,
+}
+
+/// The key of a finding in `Record::verdicts`.
+pub fn finding_key(f: &crate::findings::Finding) -> String {
+    format!("{} {}{}", f.kind.as_str(), f.table, f.column.as_ref().map(|c| format!(".{c}")).unwrap_or_default())
 }
 
 pub fn path(workdir: &Path) -> PathBuf {

@@ -107,7 +107,7 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
         None => {
             say("running the script on the test copy");
             let mut r = run_and_verify(conn.as_mut(), dialect, &script_text, &target, &plan, &hints)?;
-            if r.status == Status::Failed && !dialect.transactional_ddl() && r.failed_line.is_some() {
+            if r.status == Status::Failed && !dialect.transactional_ddl() {
                 // DDL committed statement by statement: rollback means restoring the copy from the
                 // dump it was cloned from.
                 say("the script failed; restoring the test copy from the dump (MySQL cannot roll DDL back)");
@@ -123,6 +123,9 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
         }
     };
     if rehearsal.status == Status::Passed {
+        // `--live` runs this copy of the rehearsed script, never a file that may be edited later.
+        let rehearsed = cfg.workdir.join(record::SCRIPT);
+        fsutil::write_private(&rehearsed, script_text.as_bytes())?;
         record::write(
             &cfg.workdir,
             &Record {
@@ -131,12 +134,16 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
                 live: live.describe(),
                 live_fingerprint: current.fingerprint(),
                 target_fingerprint: target.fingerprint(),
-                script: std::fs::canonicalize(&script_path).unwrap_or(script_path.clone()),
+                script: rehearsed,
                 script_sha256: script_sha256.clone(),
                 verified: true,
                 started_at,
                 finished_at: now(),
                 commit: commit.clone(),
+                live_schema: current.clone(),
+                target_schema: target.clone(),
+                hints: hints.clone(),
+                verdicts: findings.iter().map(|f| (record::finding_key(f), f.verdict)).collect(),
             },
         )?;
     }
@@ -197,6 +204,53 @@ fn load_hints(cfg: &Resolved, code_dir: &Path) -> anyhow::Result<Hints> {
     }
 }
 
+/// What a run must end with: the target schema, and the kept tables' row counts.
+pub struct Expected<'a> {
+    pub dialect: engine::Dialect,
+    pub target: &'a crate::schema::Schema,
+    pub plan: &'a diff::Diff,
+    pub hints: &'a Hints,
+    pub rows_before: std::collections::BTreeMap<String, i64>,
+}
+
+/// Run a prepared script and verify the result inside its transaction, before COMMIT (engines
+/// without transactional DDL verify at the end and the caller restores). `also` runs after a passed
+/// verification, still inside the transaction (for `--live`: the history row).
+pub fn run_verified(
+    conn: &mut dyn engine::Connection,
+    prepared: &runner::Prepared,
+    x: &Expected,
+    also: &mut dyn FnMut(&mut dyn engine::Connection) -> anyhow::Result<()>,
+) -> (Result<Vec<engine::StatementTiming>, RunError>, Option<verify::Verification>) {
+    let mut verification = None;
+    let result = runner::run(conn, prepared, &mut |c| {
+        let v = verify::verify(c, x.dialect, x.target, x.plan, x.rows_before.clone(), x.hints)?;
+        let ok = v.verified;
+        let mut why = v.schema_differences.clone();
+        why.extend(v.row_differences.clone());
+        verification = Some(v);
+        if !ok {
+            anyhow::bail!("verification failed: {}", why.join("; "));
+        }
+        also(c)
+    });
+    (result, verification)
+}
+
+/// Row counts of the kept tables before a run, keyed by the target's table names.
+pub fn rows_before(
+    conn: &mut dyn engine::Connection,
+    dialect: engine::Dialect,
+    plan: &diff::Diff,
+) -> anyhow::Result<std::collections::BTreeMap<String, i64>> {
+    let mut before = std::collections::BTreeMap::new();
+    for (tname, map) in &plan.kept {
+        let counts = verify::count_rows(conn, dialect, std::slice::from_ref(&map.current))?;
+        before.insert(tname.clone(), counts.values().next().copied().unwrap_or(0));
+    }
+    Ok(before)
+}
+
 fn run_and_verify(
     conn: &mut dyn engine::Connection,
     dialect: engine::Dialect,
@@ -209,42 +263,54 @@ fn run_and_verify(
         Ok(p) => p,
         Err(e) => return Ok(Rehearsal::not_run(e.to_string())),
     };
-    // Row counts before, keyed by the target's table names.
-    let mut before = std::collections::BTreeMap::new();
-    for (tname, map) in &plan.kept {
-        let counts = verify::count_rows(conn, dialect, std::slice::from_ref(&map.current))?;
-        before.insert(tname.clone(), counts.values().next().copied().unwrap_or(0));
-    }
+    let before = rows_before(conn, dialect, plan)?;
     let started = Instant::now();
     let mut r = Rehearsal::not_run("");
     r.reason = None;
     r.rows_before = before.clone();
-    match runner::run(conn, &prepared) {
+    let expected = Expected { dialect, target, plan, hints, rows_before: before };
+    let (result, verification) = run_verified(conn, &prepared, &expected, &mut |_| Ok(()));
+    r.seconds = Some((started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
+    if let Some(v) = &verification {
+        r.rows_after = v.rows_after.clone();
+    }
+    r.verification = verification;
+    match result {
+        Ok(timings) => {
+            let mut slow: Vec<&engine::StatementTiming> = timings.iter().collect();
+            slow.sort_by(|a, b| b.millis.total_cmp(&a.millis));
+            r.slowest = slow
+                .into_iter()
+                .take(5)
+                .map(|t| {
+                    let text =
+                        prepared.body.iter().find(|s| s.line == t.line).map(|s| s.sql.clone()).unwrap_or_default();
+                    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                    let statement = if one_line.chars().count() > 100 {
+                        format!("{}...", one_line.chars().take(97).collect::<String>())
+                    } else {
+                        one_line
+                    };
+                    crate::report::Slow { line: t.line, millis: t.millis, rows: t.rows, statement }
+                })
+                .collect();
+            r.timings = timings;
+            r.status = Status::Passed;
+            r.verified = true;
+        }
         Err(RunError::Failed(f)) => {
             r.status = Status::Failed;
-            r.error = Some(format!("line {}: {}", f.line, f.message));
-            r.failed_line = Some(f.line);
-            r.failed_statement = Some(f.statement);
-            r.reason = Some("the script failed and was rolled back: the test copy is as it was before the run".into());
-            return Ok(r);
+            r.error = Some(if f.line > 0 { format!("line {}: {}", f.line, f.message) } else { f.message.clone() });
+            r.failed_line = (f.line > 0).then_some(f.line);
+            r.failed_statement = (f.line > 0).then_some(f.statement);
+            r.reason = Some(if dialect.transactional_ddl() {
+                "the script failed and was rolled back: the test copy is as it was before the run".into()
+            } else {
+                "the script failed".into()
+            });
         }
         Err(e) => return Ok(Rehearsal::not_run(e.to_string())),
-        Ok(timings) => r.timings = timings,
     }
-    r.seconds = Some((started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
-    let v = verify::verify(conn, dialect, target, plan, before, hints)?;
-    r.verified = v.verified;
-    r.rows_after = v.rows_after.clone();
-    if v.verified {
-        r.status = Status::Passed;
-    } else {
-        r.status = Status::Failed;
-        let mut why = v.schema_differences.clone();
-        why.extend(v.row_differences.clone());
-        r.error = Some(format!("verification failed: {}", why.join("; ")));
-        r.reason = Some("the script ran but the result does not match the target; the test copy is left as the script made it for inspection".into());
-    }
-    r.verification = Some(v);
     Ok(r)
 }
 

@@ -41,6 +41,17 @@ pub struct Rehearsal {
     pub timings: Vec<crate::engine::StatementTiming>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seconds: Option<f64>,
+    /// The slowest statements of the run (up to 5), with their text: what live will wait on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slowest: Vec<Slow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Slow {
+    pub line: usize,
+    pub millis: f64,
+    pub rows: u64,
+    pub statement: String,
 }
 
 impl Rehearsal {
@@ -57,6 +68,7 @@ impl Rehearsal {
             verification: None,
             timings: vec![],
             seconds: None,
+            slowest: vec![],
         }
     }
 }

@@ -68,8 +68,13 @@ fn is_session_setting(sql: &str) -> bool {
     matches!(first.as_str(), "PRAGMA" | "SET")
 }
 
-pub fn run(conn: &mut dyn Connection, p: &Prepared) -> Result<Vec<StatementTiming>, RunError> {
-    conn.run_in_transaction(&p.prelude, &p.body).map_err(RunError::Failed)
+/// Run the prepared script; `before_commit` verifies the result inside the transaction.
+pub fn run(
+    conn: &mut dyn Connection,
+    p: &Prepared,
+    before_commit: &mut dyn FnMut(&mut dyn Connection) -> anyhow::Result<()>,
+) -> Result<Vec<StatementTiming>, RunError> {
+    conn.run_in_transaction(&p.prelude, &p.body, before_commit).map_err(RunError::Failed)
 }
 
 #[cfg(test)]

@@ -91,6 +91,10 @@ struct Todo {
     q_parent: String,
     q_parent_columns: String,
     limit: u64,
+    /// Tables whose foreign keys point at this one: deleting its rows would orphan theirs.
+    referenced_by: Vec<String>,
+    /// Every key column accepts NULL, so duplicates can be cleared instead of deleted.
+    nullable: bool,
 }
 
 /// One step of an ALTER plan (or an in-place step of a SQLite plan).
@@ -921,7 +925,22 @@ fn section_todo(inp: &Inputs, f: &Finding, table_now: &str, cols: &BTreeMap<Stri
             Todo { q_column: c, limit, ..base }
         }
         Kind::UniqueAdded | Kind::PrimaryKeyChanged => {
-            Todo { q_columns: list(d, &ch.columns.iter().map(|c| old(c)).collect::<Vec<_>>()), ..base }
+            let source = inp.diff.kept.get(&f.table).map(|m| m.current.clone()).unwrap_or(f.table.clone());
+            let current = inp.current.table(&source);
+            let olds: Vec<String> = ch.columns.iter().map(|c| old(c)).collect();
+            Todo {
+                q_columns: list(d, &olds),
+                referenced_by: inp
+                    .current
+                    .tables
+                    .iter()
+                    .filter(|t| t.foreign_keys.iter().any(|fk| fk.ref_table == source))
+                    .map(|t| t.name.clone())
+                    .collect(),
+                nullable: f.kind == Kind::UniqueAdded
+                    && olds.iter().all(|c| current.and_then(|t| t.column(c)).is_some_and(|c| c.nullable)),
+                ..base
+            }
         }
         Kind::ForeignKeyAdded => {
             let fk = ch.foreign_key.clone().unwrap_or_default();

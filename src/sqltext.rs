@@ -90,7 +90,7 @@ pub fn split(script: &str, dialect: Dialect) -> Vec<Statement> {
             i += 1;
             continue;
         }
-        if start.is_none() {
+        if start.is_none() && c != ';' {
             start = Some((i, line));
         }
         // Quoted text: skip to the closing quote (doubled quotes stay inside).
@@ -219,6 +219,13 @@ mod tests {
     fn postgres_dollar_quotes_hide_semicolons() {
         let s = "CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\nSELECT 2;";
         assert_eq!(split(s, Dialect::Postgres).len(), 2);
+    }
+
+    #[test]
+    fn empty_statements_between_semicolons_are_dropped() {
+        // Found by tests/fuzz_parsers.rs: a lone `;` used to start an empty statement.
+        let st = split("SELECT 1 ; ;\n;", Dialect::Sqlite);
+        assert_eq!(st.len(), 1);
     }
 
     #[test]

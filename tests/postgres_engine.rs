@@ -268,7 +268,7 @@ fn live_opened_read_only_refuses_an_insert() {
     assert_eq!(conn.introspect().unwrap().tables.len(), 1);
     let e = conn.execute_batch("INSERT INTO t VALUES (1)").unwrap_err();
     assert!(format!("{e:#}").contains("read-only transaction"), "{e:#}");
-    let f = conn.run_in_transaction(&[], &[st(1, "INSERT INTO t VALUES (2)")]).unwrap_err();
+    let f = conn.run_in_transaction(&[], &[st(1, "INSERT INTO t VALUES (2)")], &mut |_| Ok(())).unwrap_err();
     assert!(f.message.contains("read-only"), "{}", f.message);
     assert_eq!(scalar(db.conn().as_mut(), "SELECT count(*) FROM t").as_deref(), Some("0"));
 }
@@ -428,10 +428,13 @@ fn the_password_never_appears_in_the_argv_of_pg_dump_or_pg_restore() {
                         leaks.push(cmdline.clone());
                     }
                     let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
-                    if environ.is_empty() {
-                        continue; // exited between the two reads
+                    let environ = String::from_utf8_lossy(&environ);
+                    // Judge only an environment read whole: ours carries PGAPPNAME with PGPASSWORD
+                    // (a process starting or exiting can show an empty or foreign one).
+                    if !environ.contains("PGAPPNAME=rehearse") {
+                        continue;
                     }
-                    let has_env = String::from_utf8_lossy(&environ).contains(&format!("PGPASSWORD={password}"));
+                    let has_env = environ.contains(&format!("PGPASSWORD={password}"));
                     seen.push((cmdline, has_env));
                 }
             }
@@ -504,7 +507,7 @@ fn a_failing_statement_rolls_the_whole_script_back_and_names_its_line() {
         st(6, "INSERT INTO t VALUES (1)"),
         st(8, "INSERT INTO t VALUES (9)"),
     ];
-    let f = conn.run_in_transaction(&[st(1, "SET lock_timeout = '5s'")], &body).unwrap_err();
+    let f = conn.run_in_transaction(&[st(1, "SET lock_timeout = '5s'")], &body, &mut |_| Ok(())).unwrap_err();
     assert_eq!(f.line, 6);
     assert_eq!(f.statement, "INSERT INTO t VALUES (1)");
     assert!(
@@ -514,8 +517,21 @@ fn a_failing_statement_rolls_the_whole_script_back_and_names_its_line() {
     );
     assert_eq!(scalar(conn.as_mut(), "SELECT count(*) FROM t").as_deref(), Some("1"));
     assert_eq!(scalar(conn.as_mut(), "SELECT to_regclass('made_by_script')::text"), None);
+    // Verification runs inside the transaction: it sees the script's work, and its failure
+    // rolls everything back.
+    let mut seen = None;
+    let f = conn
+        .run_in_transaction(&[], &body[..2], &mut |c| {
+            seen = scalar(c, "SELECT count(*) FROM t");
+            anyhow::bail!("schema differs from the target")
+        })
+        .unwrap_err();
+    assert_eq!(seen.as_deref(), Some("3"));
+    assert!(f.message.contains("schema differs"), "{}", f.message);
+    assert_eq!(scalar(conn.as_mut(), "SELECT count(*) FROM t").as_deref(), Some("1"));
+    assert_eq!(scalar(conn.as_mut(), "SELECT to_regclass('made_by_script')::text"), None);
     // The session is usable after the rollback, and a good script commits with its timings.
-    let timings = conn.run_in_transaction(&[], &body[..2]).unwrap();
+    let timings = conn.run_in_transaction(&[], &body[..2], &mut |_| Ok(())).unwrap();
     assert_eq!(timings.iter().map(|t| (t.line, t.rows)).collect::<Vec<_>>(), [(3, 0), (4, 2)]);
     assert_eq!(scalar(conn.as_mut(), "SELECT count(*) FROM t").as_deref(), Some("3"));
 }

@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod diff;
+pub mod live;
 pub mod report;
 pub mod run;
 pub mod snapshot;
@@ -37,6 +38,12 @@ pub enum Command {
     Diff(diff::Args),
     /// Show the last report again, as text, Markdown or JSON
     Report(report::Args),
+    /// List the promotions recorded in live's rehearse_history table
+    History(live::HistoryArgs),
+    /// Put live back to its pre-upgrade state (SQLite: the kept <file>.pre-upgrade)
+    Rollback(live::RollbackArgs),
+    /// Settle a promotion that was interrupted (crash, kill): say what state live is in
+    Recover(live::RecoverArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -46,6 +53,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Snapshot(a) => snapshot::run(a),
         Command::Diff(a) => diff::run(a),
         Command::Report(a) => report::run(a),
+        Command::History(a) => live::history(a),
+        Command::Rollback(a) => live::rollback(a),
+        Command::Recover(a) => live::recover(a),
     }
 }
 

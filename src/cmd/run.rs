@@ -39,12 +39,14 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
     let path = super::config_path(a.config);
     let cfg = config::resolve(path.as_deref(), &a.overrides).map_err(exit::usage)?;
     if a.live {
-        return Err(exit::Refused(
-            "--live is not available in this version: promotion to live (guards, backup, rollback) is not built yet; nothing was done".into(),
-        )
-        .into());
+        let outcome = crate::live::promote(&crate::live::Options { cfg, script: a.script, yes: a.yes })?;
+        if a.format == "json" {
+            println!("{}", serde_json::to_string_pretty(&outcome)?);
+        } else {
+            println!("{}", outcome.message);
+        }
+        return Ok(exit::OK);
     }
-    let _ = a.yes;
     let outcome = rehearsal::rehearse(&Options { cfg, script: a.script })?;
     let value = serde_json::to_value(&outcome.report)?;
     let colour = a.format == "text" && crate::report::use_colour();

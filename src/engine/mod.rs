@@ -5,6 +5,7 @@
 //! each engine module holds only its catalog queries, quoting, clone and transaction handling.
 //! Nothing here may write to a database opened with `Access::ReadOnly`.
 
+pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 
@@ -109,10 +110,32 @@ pub trait Engine {
     fn drop_scratch(&self) -> anyhow::Result<()>;
     /// Put this test copy back to the state in `backup` (the dump its clone came from). Engines
     /// with transactional DDL never need it and say so with an error; MySQL's rollback is this.
+    /// Start promoting to this (live) database: take the engine's lock for the whole promotion
+    /// (SQLite: a write lock on the file; PostgreSQL: pg_advisory_lock; MySQL: GET_LOCK).
+    fn promotion(&self, workdir: &Path) -> anyhow::Result<Box<dyn Promotion>> {
+        let _ = workdir;
+        Err(crate::exit::Refused(format!(
+            "--live is not available for {} in this version; nothing was done",
+            self.describe()
+        ))
+        .into())
+    }
     fn restore_test_copy(&self, backup: &Path) -> anyhow::Result<()> {
         let _ = backup;
         anyhow::bail!("{} rolls a failed script back in its transaction; there is nothing to restore", self.describe())
     }
+}
+
+/// One promotion of a rehearsed script to live, holding the engine's lock until dropped.
+pub trait Promotion {
+    /// A fresh backup of live (native format, 0600, in the workdir).
+    fn backup(&mut self, workdir: &Path) -> anyhow::Result<std::path::PathBuf>;
+    /// The database the script runs on: live itself, or (SQLite) a copy beside it that replaces it.
+    fn connection(&mut self) -> anyhow::Result<Box<dyn Connection>>;
+    /// After a verified, committed run: make it live (SQLite: fsync and atomic rename).
+    fn finish(&mut self) -> anyhow::Result<()>;
+    /// After a failure: put live back as it was, and say in one sentence what state it is in.
+    fn undo(&mut self) -> anyhow::Result<String>;
 }
 
 pub struct Cloned {
@@ -127,12 +150,15 @@ pub trait Connection {
     fn query(&mut self, sql: &str) -> anyhow::Result<Vec<Row>>;
     /// Run a multi-statement DDL text as it is (the new code's schema into a scratch database).
     fn execute_batch(&mut self, sql: &str) -> anyhow::Result<()>;
-    /// Run `prelude` (session settings), then `body` in one transaction; on any error roll back and
-    /// say which statement failed.
+    /// Run `prelude` (session settings), then `body` in one transaction, then `before_commit` (the
+    /// verification) on the same connection before COMMIT; on any error roll back and say which
+    /// statement (or the verification) failed. Engines without transactional DDL run the body
+    /// statement by statement and call `before_commit` at the end; the caller restores on failure.
     fn run_in_transaction(
         &mut self,
         prelude: &[Statement],
         body: &[Statement],
+        before_commit: &mut dyn FnMut(&mut dyn Connection) -> anyhow::Result<()>,
     ) -> Result<Vec<StatementTiming>, StatementFailure>;
     /// A boolean SQL expression, true when `expr` (a non-NULL value) converts to `to_type` without
     /// loss, or None when every value converts. May prepare a session helper (a pg_temp function)
@@ -150,9 +176,7 @@ pub fn from_url(url: &str, access: Access) -> anyhow::Result<Box<dyn Engine>> {
     match scheme {
         "sqlite" => Ok(Box::new(sqlite::Sqlite::from_url(url, access)?)),
         "postgres" | "postgresql" => Ok(Box::new(postgres::Postgres::from_url(url, access)?)),
-        "mysql" | "mariadb" => anyhow::bail!(
-            "the {scheme} engine is not built into this version of rehearse yet; use a sqlite:// URL"
-        ),
+        "mysql" | "mariadb" => Ok(Box::new(mysql::Mysql::from_url(url, access)?)),
         _ => anyhow::bail!(
             "live.url {:?} has no known scheme: use sqlite:///path/to/file.db, postgres://user@host/db or mysql://user@host/db",
             crate::redact::url(url)

@@ -569,6 +569,7 @@ impl Connection for PgConn {
         &mut self,
         prelude: &[Statement],
         body: &[Statement],
+        before_commit: &mut dyn FnMut(&mut dyn Connection) -> anyhow::Result<()>,
     ) -> Result<Vec<StatementTiming>, StatementFailure> {
         let fail = |st: &Statement, e: &tokio_postgres::Error| StatementFailure {
             line: st.line,
@@ -599,6 +600,16 @@ impl Connection for PgConn {
                     return Err(fail(st, &e));
                 }
             }
+        }
+        // Verification sees the script's work inside the transaction, so a failure still rolls
+        // everything back.
+        if let Err(e) = before_commit(self) {
+            let _ = self.simple("ROLLBACK");
+            return Err(StatementFailure {
+                line: 0,
+                statement: "(verification before commit)".into(),
+                message: format!("{e:#}"),
+            });
         }
         let commit = Statement { line: 0, sql: "COMMIT".into() };
         if let Err(e) = self.simple(&commit.sql) {

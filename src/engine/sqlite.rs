@@ -5,7 +5,7 @@
 //! The live file is opened read-only (SQLITE_OPEN_READ_ONLY) unless `Access::ReadWrite`: a
 //! rehearsal cannot write to it even by mistake.
 
-use super::{Access, Cloned, Connection, Dialect, Engine, Row, StatementFailure, StatementTiming};
+use super::{Access, Cloned, Connection, Dialect, Engine, Promotion, Row, StatementFailure, StatementTiming};
 use crate::fsutil;
 use crate::schema::{Check, Column, ForeignKey, Index, Schema, Table, Unique};
 use crate::sqltext::Statement;
@@ -125,6 +125,110 @@ impl Engine for Sqlite {
     fn drop_scratch(&self) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&self.path);
         Ok(())
+    }
+
+    fn promotion(&self, _workdir: &Path) -> anyhow::Result<Box<dyn Promotion>> {
+        SqlitePromotion::start(&self.path)
+    }
+}
+
+/// `--live` on SQLite: live is never written in place. The script runs on a copy beside it; once
+/// verified and committed, the copy is fsynced and atomically renamed over live, after live's
+/// inode is kept as `<file>.pre-upgrade`. A crash at any moment leaves live old or new, never
+/// between. A write lock on live is held throughout so no write can slip in and be lost.
+struct SqlitePromotion {
+    live: PathBuf,
+    lock: rusqlite::Connection,
+    next: PathBuf,
+}
+
+impl SqlitePromotion {
+    fn start(live: &Path) -> anyhow::Result<Box<dyn Promotion>> {
+        if !live.exists() {
+            bail!("SQLite file {} does not exist: check live.url", live.display());
+        }
+        let lock = rusqlite::Connection::open_with_flags(
+            live,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("cannot open {} for writing", live.display()))?;
+        // Fold a WAL into the main file first, so the file that is copied is the whole database.
+        let _ = lock.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        lock.busy_timeout(std::time::Duration::from_secs(30))?;
+        lock.execute_batch("BEGIN IMMEDIATE").map_err(|e| {
+            crate::exit::Refused(format!(
+                "{} is locked by another process ({e}): stop the application (or the other rehearse --live) and try again",
+                live.display()
+            ))
+        })?;
+        let name = live.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let next = live.with_file_name(format!(".{name}.rehearse-upgrade"));
+        Ok(Box::new(SqlitePromotion { live: live.to_path_buf(), lock, next }))
+    }
+
+    fn pre_upgrade(&self) -> PathBuf {
+        let name = self.live.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        self.live.with_file_name(format!("{name}.pre-upgrade"))
+    }
+}
+
+impl Promotion for SqlitePromotion {
+    fn backup(&mut self, workdir: &Path) -> anyhow::Result<PathBuf> {
+        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(':', "");
+        let stem = self.live.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let backup = workdir.join(format!("{stem}.pre-upgrade-{stamp}.sqlite"));
+        {
+            // The backup API cannot read through the connection that holds the write lock (it
+            // answers SQLITE_LOCKED forever): read through a second one, which the lock allows.
+            let src = Sqlite::at(self.live.clone(), Access::ReadOnly).open()?;
+            let mut dst = rusqlite::Connection::open(&backup)?;
+            let b = rusqlite::backup::Backup::new(&src, &mut dst)?;
+            b.run_to_completion(1024, std::time::Duration::from_millis(0), None)
+                .with_context(|| format!("backup of {} failed", self.live.display()))?;
+        }
+        fsutil::private_file(&backup)?;
+        std::fs::File::open(&backup)?.sync_all()?;
+        // The copy the script will run on, on the same filesystem as live (for the rename).
+        let _ = std::fs::remove_file(&self.next);
+        std::fs::copy(&backup, &self.next)
+            .with_context(|| format!("cannot write {} beside live", self.next.display()))?;
+        Ok(backup)
+    }
+
+    fn connection(&mut self) -> anyhow::Result<Box<dyn Connection>> {
+        Sqlite::at(self.next.clone(), Access::ReadWrite).connect()
+    }
+
+    fn finish(&mut self) -> anyhow::Result<()> {
+        // The application must keep its access: the new file takes live's mode and owner.
+        let meta = std::fs::metadata(&self.live)?;
+        std::fs::set_permissions(&self.next, meta.permissions())?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let _ = std::os::unix::fs::chown(&self.next, Some(meta.uid()), Some(meta.gid()));
+        }
+        std::fs::File::open(&self.next)?.sync_all()?;
+        let keep = self.pre_upgrade();
+        let _ = std::fs::remove_file(&keep);
+        std::fs::hard_link(&self.live, &keep)
+            .with_context(|| format!("cannot keep the old database as {}", keep.display()))?;
+        std::fs::rename(&self.next, &self.live)
+            .with_context(|| format!("cannot move the upgraded database over {}", self.live.display()))?;
+        if let Some(dir) = self.live.parent() {
+            // Make the rename itself durable.
+            #[cfg(unix)]
+            std::fs::File::open(dir)?.sync_all()?;
+            let _ = dir;
+        }
+        let _ = self.lock.execute_batch("ROLLBACK");
+        Ok(())
+    }
+
+    fn undo(&mut self) -> anyhow::Result<String> {
+        let _ = std::fs::remove_file(&self.next);
+        let _ = self.lock.execute_batch("ROLLBACK");
+        Ok(format!("{} was not touched: it is exactly as before", self.live.display()))
     }
 }
 
@@ -286,6 +390,7 @@ impl Connection for SqliteConn {
         &mut self,
         prelude: &[Statement],
         body: &[Statement],
+        before_commit: &mut dyn FnMut(&mut dyn Connection) -> anyhow::Result<()>,
     ) -> Result<Vec<StatementTiming>, StatementFailure> {
         let fail =
             |st: &Statement, e: String| StatementFailure { line: st.line, statement: st.sql.clone(), message: e };
@@ -306,6 +411,14 @@ impl Connection for SqliteConn {
                     return Err(fail(st, e));
                 }
             }
+        }
+        if let Err(e) = before_commit(self) {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(StatementFailure {
+                line: 0,
+                statement: "(verification before commit)".into(),
+                message: format!("{e:#}"),
+            });
         }
         if let Err(e) = self.conn.execute_batch("COMMIT") {
             let _ = self.conn.execute_batch("ROLLBACK");

@@ -1,0 +1,436 @@
+//! Promotion to live (`rehearse run --live`): exactly the rehearsed, verified script, and nothing
+//! else, ever writes to live.
+//!
+//! Order: guards (a passed rehearsal record; the script's SHA-256; live's schema fingerprint; the
+//! data re-probed read-only gives the same verdicts; the record's age), confirmation, the engine's
+//! lock, a fresh backup, the run with verification and the history row inside the transaction where
+//! the engine allows, then the engine's finish (SQLite: atomic rename). A journal in the workdir is
+//! written before each step, so the next start after a crash can say what state live is in.
+
+use crate::config::Resolved;
+use crate::engine::{self, Access, Engine};
+use crate::exit::{self, Refused};
+use crate::findings::{self, Finding};
+use crate::probe::Prober;
+use crate::record::{self, Record};
+use crate::runner::{self, RunError};
+use crate::schema::sha256_hex;
+use crate::{diff, fsutil, rehearsal};
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+pub const JOURNAL: &str = "live-journal.json";
+/// A rehearsal older than this still promotes, with a warning.
+pub const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Locked,
+    BackedUp,
+    Running,
+    Finishing,
+    Done,
+    RolledBack,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Journal {
+    pub step: Step,
+    pub live: String,
+    pub engine: String,
+    pub from_fingerprint: String,
+    pub to_fingerprint: String,
+    pub script_sha256: String,
+    pub backup: Option<PathBuf>,
+    pub started_at: String,
+    pub updated_at: String,
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+fn say(msg: &str) {
+    eprintln!("rehearse: {msg}");
+}
+
+fn write_journal(workdir: &Path, j: &mut Journal, step: Step) -> anyhow::Result<()> {
+    j.step = step;
+    j.updated_at = now();
+    fsutil::write_private(&workdir.join(JOURNAL), serde_json::to_string_pretty(j)?.as_bytes())
+}
+
+pub struct Options {
+    pub cfg: Resolved,
+    pub script: Option<PathBuf>,
+    pub yes: bool,
+}
+
+/// What `--live` did, for the caller to print.
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    pub status: &'static str,
+    pub live: String,
+    pub backup: Option<String>,
+    pub message: String,
+    pub seconds: f64,
+}
+
+/// The guards, in order; each refuses with exit 5 and says what to do.
+fn guards(cfg: &Resolved, opts: &Options, live: &dyn Engine) -> anyhow::Result<(Record, String)> {
+    let rec = record::read(&cfg.workdir)?.ok_or_else(|| {
+        Refused(format!(
+            "no passed rehearsal in {}: rehearse first (rehearse run --config ...), then promote",
+            cfg.workdir.display()
+        ))
+    })?;
+    if !rec.verified {
+        return Err(Refused("the last rehearsal was not verified: rehearse again".into()).into());
+    }
+    let script_path = opts.script.clone().unwrap_or_else(|| rec.script.clone());
+    let script = std::fs::read_to_string(&script_path)
+        .with_context(|| format!("cannot read the script {}", script_path.display()))?;
+    let sha = sha256_hex(script.as_bytes());
+    if sha != rec.script_sha256 {
+        return Err(Refused(format!(
+            "the script {} is not the one that was rehearsed (SHA-256 {} differs from {}): rehearse it with --script first",
+            script_path.display(),
+            &sha[..12],
+            &rec.script_sha256[..12]
+        ))
+        .into());
+    }
+    if rec.engine != live.dialect().name() || rec.live != live.describe() {
+        return Err(Refused(format!(
+            "the rehearsal was of {} but live is {}: rehearse this database",
+            rec.live,
+            live.describe()
+        ))
+        .into());
+    }
+    let mut conn = live.connect()?;
+    let now_schema = conn.introspect()?;
+    if now_schema.fingerprint() != rec.live_fingerprint {
+        let drift = diff::diff(&rec.live_schema, &now_schema, &Default::default())?;
+        let what: Vec<String> = drift
+            .changes
+            .iter()
+            .take(5)
+            .map(|c| {
+                format!(
+                    "{} {}{}",
+                    c.kind().as_str(),
+                    c.table,
+                    c.column.as_ref().map(|c| format!(".{c}")).unwrap_or_default()
+                )
+            })
+            .collect();
+        return Err(Refused(format!(
+            "live {} has changed since the rehearsal ({}): rehearse again",
+            live.describe(),
+            if what.is_empty() { "its schema fingerprint differs".to_string() } else { what.join(", ") }
+        ))
+        .into());
+    }
+    // The data may have drifted: re-run the probes read-only on live; every verdict must hold.
+    let plan = diff::diff(&now_schema, &rec.target_schema, &rec.hints)?;
+    let evidence =
+        Prober { conn: conn.as_mut(), dialect: live.dialect(), current: &now_schema, hints: &rec.hints, samples: 0 }
+            .probe_read_only(&plan)?;
+    let now_findings: Vec<Finding> =
+        plan.changes.iter().zip(&evidence).map(|(c, e)| findings::judge(c, e, &rec.hints)).collect();
+    for f in &now_findings {
+        let key = record::finding_key(f);
+        if let Some(was) = rec.verdicts.get(&key) {
+            if *was != f.verdict {
+                return Err(Refused(format!(
+                    "the live data has drifted since the rehearsal: {key} was {} and is now {} ({}): rehearse again",
+                    was.as_str(),
+                    f.verdict.as_str(),
+                    f.message
+                ))
+                .into());
+            }
+        }
+    }
+    if let Ok(done) = humantime::parse_rfc3339(&rec.finished_at) {
+        if SystemTime::now().duration_since(done).unwrap_or_default() > MAX_AGE {
+            say(&format!(
+                "warning: the rehearsal is from {}, more than 7 days ago; consider rehearsing again",
+                rec.finished_at
+            ));
+        }
+    }
+    Ok((rec, script))
+}
+
+fn confirm(live: &dyn Engine, yes: bool) -> anyhow::Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Refused("no terminal to confirm on: pass --yes to promote without the prompt".into()).into());
+    }
+    eprint!("rehearse: apply the rehearsed script to LIVE {}? Type yes to go on: ", live.describe());
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if answer.trim() != "yes" {
+        return Err(Refused("not confirmed; nothing was done".into()).into());
+    }
+    Ok(())
+}
+
+/// A lock file in the workdir, held for the whole promotion: a second `--live` waits a bounded
+/// time, then refuses. (The engine's own lock covers other workdirs.)
+fn workdir_lock(workdir: &Path, wait: Duration) -> anyhow::Result<std::fs::File> {
+    let path = workdir.join("live.lock");
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+    let until = Instant::now() + wait;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(200))
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(
+                    Refused(format!("another rehearse --live holds {}: wait for it to finish", path.display())).into()
+                )
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
+    }
+}
+
+pub fn promote(opts: &Options) -> anyhow::Result<Outcome> {
+    let cfg = &opts.cfg;
+    fsutil::private_dir(&cfg.workdir)?;
+    if let Some(state) = recover_state(cfg)? {
+        return Err(Refused(format!(
+            "an earlier --live was interrupted: {state}; run `rehearse recover --config ...` first"
+        ))
+        .into());
+    }
+    let live_ro = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
+    let (rec, script) = guards(cfg, opts, live_ro.as_ref())?;
+    confirm(live_ro.as_ref(), opts.yes)?;
+    let _workdir_lock = workdir_lock(&cfg.workdir, Duration::from_secs(30))?;
+    let live = engine::from_url(&cfg.live_url, Access::ReadWrite).map_err(exit::usage)?;
+    let dialect = live.dialect();
+    let prepared = runner::prepare(&script, dialect).map_err(|e| Refused(e.to_string()))?;
+    let mut journal = Journal {
+        step: Step::Locked,
+        live: live.describe(),
+        engine: dialect.name().into(),
+        from_fingerprint: rec.live_fingerprint.clone(),
+        to_fingerprint: rec.target_fingerprint.clone(),
+        script_sha256: rec.script_sha256.clone(),
+        backup: None,
+        started_at: now(),
+        updated_at: now(),
+    };
+    let started = Instant::now();
+    let mut promotion = live.promotion(&cfg.workdir)?;
+    write_journal(&cfg.workdir, &mut journal, Step::Locked)?;
+    say("taking a fresh backup of live");
+    let backup = promotion.backup(&cfg.workdir)?;
+    say(&format!("backup of live: {}", backup.display()));
+    journal.backup = Some(backup.clone());
+    write_journal(&cfg.workdir, &mut journal, Step::BackedUp)?;
+
+    let mut conn = promotion.connection()?;
+    let current = conn.introspect()?;
+    let plan = diff::diff(&current, &rec.target_schema, &rec.hints)?;
+    let before = rehearsal::rows_before(conn.as_mut(), dialect, &plan)?;
+    write_journal(&cfg.workdir, &mut journal, Step::Running)?;
+    say("running the rehearsed script");
+    let history = History {
+        applied_at: now(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        from_fingerprint: rec.live_fingerprint.clone(),
+        to_fingerprint: rec.target_fingerprint.clone(),
+        script_sha256: rec.script_sha256.clone(),
+        applied_by: who(),
+        started,
+    };
+    let expected = rehearsal::Expected {
+        dialect,
+        target: &rec.target_schema,
+        plan: &plan,
+        hints: &rec.hints,
+        rows_before: before,
+    };
+    let (result, _verification) =
+        rehearsal::run_verified(conn.as_mut(), &prepared, &expected, &mut |c| history.record(c, dialect));
+    drop(conn);
+    match result {
+        Ok(_) => {
+            write_journal(&cfg.workdir, &mut journal, Step::Finishing)?;
+            promotion.finish()?;
+            write_journal(&cfg.workdir, &mut journal, Step::Done)?;
+            Ok(Outcome {
+                status: "applied",
+                live: live.describe(),
+                backup: Some(backup.display().to_string()),
+                message: format!(
+                    "live {} is upgraded and verified; its backup is {}",
+                    live.describe(),
+                    backup.display()
+                ),
+                seconds: started.elapsed().as_secs_f64(),
+            })
+        }
+        Err(e) => {
+            let state = promotion.undo()?;
+            write_journal(&cfg.workdir, &mut journal, Step::RolledBack)?;
+            let why = match e {
+                RunError::Failed(f) if f.line > 0 => format!("line {}: {}", f.line, f.message),
+                RunError::Failed(f) => f.message,
+                other => other.to_string(),
+            };
+            Err(anyhow::Error::new(LiveFailed(format!("the script failed on live ({why}); {state}"))))
+        }
+    }
+}
+
+/// A promotion that failed and was rolled back (exit 4).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LiveFailed(pub String);
+
+struct History {
+    applied_at: String,
+    tool_version: String,
+    from_fingerprint: String,
+    to_fingerprint: String,
+    script_sha256: String,
+    applied_by: String,
+    started: Instant,
+}
+
+impl History {
+    /// Create `rehearse_history` in live on first use and add this promotion's row.
+    fn record(&self, conn: &mut dyn engine::Connection, dialect: engine::Dialect) -> anyhow::Result<()> {
+        let mut ctx = tera::Context::new();
+        let l = |s: &str| dialect.literal(s);
+        ctx.insert("table", &dialect.quote("rehearse_history"));
+        ctx.insert("applied_at", &l(&self.applied_at));
+        ctx.insert("tool_version", &l(&self.tool_version));
+        ctx.insert("from_fingerprint", &l(&self.from_fingerprint));
+        ctx.insert("to_fingerprint", &l(&self.to_fingerprint));
+        ctx.insert("script_sha256", &l(&self.script_sha256));
+        ctx.insert("duration_ms", &self.started.elapsed().as_millis().to_string());
+        ctx.insert("applied_by", &l(&self.applied_by));
+        let mut t = tera::Tera::default();
+        t.autoescape_on(vec![]);
+        let source = match dialect {
+            engine::Dialect::Sqlite => include_str!("../templates/sqlite/history.sql.tera"),
+            engine::Dialect::Postgres => include_str!("../templates/postgres/history.sql.tera"),
+            engine::Dialect::Mysql => include_str!("../templates/mysql/history.sql.tera"),
+        };
+        let sql = t.render_str(source, &ctx)?;
+        conn.execute_batch(&sql)
+    }
+}
+
+fn who() -> String {
+    let user = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
+    let host =
+        std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "unknown".into());
+    format!("{user}@{host}")
+}
+
+/// After an interrupted promotion: what state live is in, or None when nothing was interrupted.
+pub fn recover_state(cfg: &Resolved) -> anyhow::Result<Option<String>> {
+    let path = cfg.workdir.join(JOURNAL);
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
+    let j: Journal = serde_json::from_str(&text).with_context(|| format!("{} is damaged", path.display()))?;
+    if matches!(j.step, Step::Done | Step::RolledBack) {
+        return Ok(None);
+    }
+    let live = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
+    let fp = live.connect()?.introspect()?.fingerprint();
+    let state = if fp == j.from_fingerprint {
+        format!("live {} is exactly as before the promotion (interrupted at step {:?})", j.live, j.step)
+    } else if fp == j.to_fingerprint {
+        format!("live {} has the new schema (interrupted at step {:?} after the change)", j.live, j.step)
+    } else {
+        format!(
+            "live {} matches neither the old nor the new schema (interrupted at step {:?}); restore it from {}",
+            j.live,
+            j.step,
+            j.backup.as_ref().map(|b| b.display().to_string()).unwrap_or_else(|| "the backup".into())
+        )
+    };
+    Ok(Some(state))
+}
+
+/// `rehearse recover`: settle an interrupted promotion. SQLite and PostgreSQL need nothing (live is
+/// old or new); the journal is closed with what was found.
+pub fn recover(cfg: &Resolved) -> anyhow::Result<String> {
+    let Some(state) = recover_state(cfg)? else {
+        return Ok("no interrupted promotion: nothing to do".into());
+    };
+    let path = cfg.workdir.join(JOURNAL);
+    let mut j: Journal = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    let live = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
+    if live.dialect().transactional_ddl() {
+        // Clean leftovers of the engine's promotion (SQLite: the copy beside live).
+        if let Ok(mut p) = live.promotion(&cfg.workdir) {
+            let _ = p.undo();
+        }
+        let fp = live.connect()?.introspect()?.fingerprint();
+        let step = if fp == j.to_fingerprint { Step::Done } else { Step::RolledBack };
+        write_journal(&cfg.workdir, &mut j, step)?;
+        return Ok(format!("{state}; {} needs no restore", live.dialect().name()));
+    }
+    Err(Refused(format!("{state}; automatic restore is not available for {} yet", live.dialect().name())).into())
+}
+
+/// `rehearse history`: the rows of `rehearse_history` in live.
+pub fn history(cfg: &Resolved) -> anyhow::Result<Vec<Vec<Option<String>>>> {
+    let live = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
+    let mut conn = live.connect()?;
+    let q = live.dialect().quote("rehearse_history");
+    match conn.query(&format!(
+        "SELECT applied_at, tool_version, from_fingerprint, to_fingerprint, script_sha256, duration_ms, applied_by FROM {q} ORDER BY applied_at"
+    )) {
+        Ok(rows) => Ok(rows),
+        Err(_) => Ok(vec![]),
+    }
+}
+
+/// `rehearse rollback --live` for SQLite: put `<file>.pre-upgrade` back in place, keeping the
+/// upgraded file as `<file>.rolled-back`.
+pub fn rollback(cfg: &Resolved, yes: bool) -> anyhow::Result<String> {
+    let live = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
+    let path = cfg.live_url.strip_prefix("sqlite://").map(PathBuf::from).ok_or_else(|| {
+        Refused(format!(
+            "rollback of {} is not available in this version; restore it from the backup in the workdir",
+            live.describe()
+        ))
+    })?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let old = path.with_file_name(format!("{name}.pre-upgrade"));
+    if !old.exists() {
+        return Err(Refused(format!("there is no {} to roll back to", old.display())).into());
+    }
+    confirm(live.as_ref(), yes)?;
+    let _lock = workdir_lock(&cfg.workdir, Duration::from_secs(30))?;
+    let promotion = live.promotion(&cfg.workdir)?; // holds the write lock on live
+    let rolled = path.with_file_name(format!("{name}.rolled-back"));
+    let _ = std::fs::remove_file(&rolled);
+    std::fs::hard_link(&path, &rolled)?;
+    std::fs::rename(&old, &path)?;
+    drop(promotion);
+    Ok(format!(
+        "{} is back to its pre-upgrade state; the upgraded file is kept as {}",
+        path.display(),
+        rolled.display()
+    ))
+}

@@ -1,0 +1,65 @@
+//! Every upgrade story in `tests/scenarios/` that names MySQL/MariaDB, with all its variants,
+//! against the test server in REHEARSE_TEST_MYSQL_URL (`eval "$(scripts/services.sh up)"`).
+//! Unset: skipped with a loud note, or a failure when CI=true.
+
+mod common;
+
+use common::db::Engine;
+
+/// Stories not expected to pass yet because the MySQL engine is being written. The lead empties
+/// this list as the engine lands (`REHEARSE_RUN_PENDING=1 cargo test --test scenarios_mysql --
+/// --nocapture` says which pending stories already pass).
+const PENDING: &[&str] = &[
+    "add-nullable-column",
+    "add-not-null-without-default",
+    "rename-column",
+    "ambiguous-rename",
+    "type-change-castable",
+    "type-change-value-map",
+    "drop-column-with-data",
+    "unique-with-duplicates",
+    "fk-with-orphans",
+    "narrow-varchar",
+    "set-not-null-with-nulls",
+    "odd-identifiers",
+    "indexes-and-composite-unique",
+    "drop-table",
+    "new-module-tables",
+    "rename-with-widening",
+    "table-rename-via-hints",
+    "not-null-on-empty-table",
+    "hinted-ambiguous-rename-plus-drop",
+    "check-violated",
+    "check-satisfied",
+    "composite-fk-orphans",
+    "drop-index-rename-column",
+    "value-map-misses-a-value",
+    "quotes-and-unicode",
+    "unique-allows-nulls",
+    "text-to-integer-with-bad-values",
+    "rename-then-not-null",
+    "unique-on-renamed-column",
+    "table-rename-keeps-references",
+    "check-on-renamed-column",
+];
+
+#[test]
+fn every_mysql_scenario_passes_and_leaves_live_untouched() {
+    common::scenario::run_suite(Engine::Mysql, PENDING, &[]);
+}
+
+#[test]
+fn the_harness_sees_a_change_to_live_and_reads_values_back_exactly() {
+    common::scenario::harness_self_check(Engine::Mysql);
+}
+
+#[test]
+fn every_scenario_sql_loads_on_mysql() {
+    common::scenario::sql_loads(Engine::Mysql);
+}
+
+#[test]
+#[ignore = "pending: the mysql engine is not finished (un-ignore when it lands)"]
+fn a_test_copy_rehearse_did_not_make_is_refused_and_left_alone() {
+    common::scenario::foreign_test_copy_is_refused(Engine::Mysql);
+}
