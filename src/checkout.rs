@@ -5,8 +5,9 @@
 //! not create.
 
 use crate::config::App;
+use crate::exit::{Refused, UsageError};
 use crate::process;
-use anyhow::{bail, Context};
+use anyhow::Context;
 use duct::cmd;
 use std::path::Path;
 
@@ -18,14 +19,28 @@ pub struct Checkout {
 
 pub fn checkout(app: &App) -> anyhow::Result<Checkout> {
     if !app.repo.exists() {
-        bail!("app.repo {} does not exist: point it at the application's git repository", app.repo.display());
+        return Err(UsageError(format!(
+            "app.repo {} does not exist: point it at the application's git repository",
+            app.repo.display()
+        ))
+        .into());
     }
     let git = |args: &[&str]| cmd("git", args).env("GIT_TERMINAL_PROMPT", "0");
-    process::run(git(&["-C", &app.repo.to_string_lossy(), "rev-parse", "--git-dir"]), "git").map_err(|_| {
-        anyhow::anyhow!(
-            "app.repo {} is not a git repository: point it at the application's git checkout",
-            app.repo.display()
-        )
+    process::run(git(&["-C", &app.repo.to_string_lossy(), "rev-parse", "--git-dir"]), "git").map_err(|e| {
+        let why = format!("{e:#}");
+        if why.contains("dubious ownership") {
+            // git refuses a repository owned by another user (e.g. when run as postgres).
+            UsageError(format!(
+                "git refuses app.repo {} because another user owns it: run `git config --system --add safe.directory {}` (and the same for its .git)",
+                app.repo.display(),
+                app.repo.display()
+            ))
+        } else {
+            UsageError(format!(
+                "app.repo {} is not a git repository: point it at the application's git checkout",
+                app.repo.display()
+            ))
+        }
     })?;
     let spec = format!("{}^{{commit}}", app.revision);
     let commit = process::run(
@@ -33,11 +48,11 @@ pub fn checkout(app: &App) -> anyhow::Result<Checkout> {
         "git rev-parse",
     )
     .map_err(|_| {
-        anyhow::anyhow!(
+        UsageError(format!(
             "app.revision {:?} is not a commit, tag or branch in {}: check the name (git tag, git branch -a)",
             app.revision,
             app.repo.display()
-        )
+        ))
     })?
     .trim()
     .to_string();
@@ -75,8 +90,9 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
         std::fs::remove_dir(dir)?;
         return Ok(());
     }
-    bail!(
+    Err(Refused(format!(
         "app.checkout_dir {} exists and was not made by rehearse: choose another folder or remove it yourself",
         dir.display()
-    )
+    ))
+    .into())
 }

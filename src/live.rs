@@ -209,7 +209,6 @@ fn workdir_lock(workdir: &Path, wait: Duration) -> anyhow::Result<std::fs::File>
 
 pub fn promote(opts: &Options) -> anyhow::Result<Outcome> {
     let cfg = &opts.cfg;
-    fsutil::private_dir(&cfg.workdir)?;
     if let Some(state) = recover_state(cfg)? {
         return Err(Refused(format!(
             "an earlier --live was interrupted: {state}; run `rehearse recover --config ...` first"
@@ -219,6 +218,7 @@ pub fn promote(opts: &Options) -> anyhow::Result<Outcome> {
     let live_ro = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
     let (rec, script) = guards(cfg, opts, live_ro.as_ref())?;
     confirm(live_ro.as_ref(), opts.yes)?;
+    fsutil::private_dir(&cfg.workdir)?;
     let _workdir_lock = workdir_lock(&cfg.workdir, Duration::from_secs(30))?;
     let live = engine::from_url(&cfg.live_url, Access::ReadWrite).map_err(exit::usage)?;
     let dialect = live.dialect();

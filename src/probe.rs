@@ -346,10 +346,29 @@ impl Prober<'_> {
                 e.probe_sql = Some(format!("{dups}; {orphans}"));
             }
             Kind::CheckAdded => {
-                let Some(chk) = ch.check.clone() else {
-                    return Ok(());
+                let Some(chk) = ch.check.clone() else { return Ok(()) };
+                // The check names the target's columns: read the current table through them
+                // (renamed columns under their new names, new columns as NULL, which a check lets pass).
+                let target_cols: Vec<String> = match diff.kept.get(&ch.table) {
+                    Some(m) => {
+                        let mut cols: Vec<String> =
+                            m.columns.iter().map(|(new, old)| format!("{} AS {}", self.q(old), self.q(new))).collect();
+                        cols.extend(
+                            diff.changes
+                                .iter()
+                                .filter(|c| c.kind() == Kind::ColumnAdded && c.table == ch.table)
+                                .filter_map(|c| c.column.as_ref())
+                                .map(|c| format!("NULL AS {}", self.q(c))),
+                        );
+                        cols
+                    }
+                    None => vec!["*".into()],
                 };
-                let sql = format!("SELECT count(*) FROM {t} WHERE NOT ({})", chk.expr);
+                let sql = format!(
+                    "SELECT count(*) FROM (SELECT {} FROM {t}) r WHERE NOT ({})",
+                    target_cols.join(", "),
+                    chk.expr
+                );
                 match self.count(&sql) {
                     Ok(v) => {
                         e.violations = Some(v);

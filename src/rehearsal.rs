@@ -45,6 +45,8 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
     record::clear(&cfg.workdir)?;
     let live = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
     let dialect = live.dialect();
+    // Reach live first (read-only), so a wrong URL or password fails before any slow step.
+    drop(live.connect()?);
 
     // The new code and what it expects.
     let (code_dir, commit) = match &cfg.app {
@@ -82,14 +84,22 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
         hints: &hints,
     })?;
     let generated_path = cfg.workdir.join("migration.sql");
-    fsutil::write_private(&generated_path, generated.as_bytes())?;
+    // The sysadmin's edit is read first, and the generated script never overwrites it (the next
+    // steps tell them to edit migration.sql in place).
     let (script_path, script_text) = match &opts.script {
         Some(p) => {
             let text =
                 std::fs::read_to_string(p).with_context(|| format!("cannot read the edited script {}", p.display()))?;
+            let same = std::fs::canonicalize(p).ok() == std::fs::canonicalize(&generated_path).ok();
+            if !same {
+                fsutil::write_private(&generated_path, generated.as_bytes())?;
+            }
             (p.clone(), text)
         }
-        None => (generated_path, generated),
+        None => {
+            fsutil::write_private(&generated_path, generated.as_bytes())?;
+            (generated_path, generated)
+        }
     };
     let todo_count = sqltext::todo_lines(&script_text).len();
     let script_sha256 = sha256_hex(script_text.as_bytes());

@@ -95,6 +95,10 @@ struct Todo {
     referenced_by: Vec<String>,
     /// Every key column accepts NULL, so duplicates can be cleared instead of deleted.
     nullable: bool,
+    /// `"a" = NULL, "b" = NULL`: clearing a (composite) reference.
+    set_null: String,
+    /// True for exactly the rows the orphan probe counted: every key column set, no parent.
+    orphan_condition: String,
 }
 
 /// One step of an ALTER plan (or an in-place step of a SQLite plan).
@@ -951,10 +955,23 @@ fn section_todo(inp: &Inputs, f: &Finding, table_now: &str, cols: &BTreeMap<Stri
                 .iter()
                 .map(|c| parent.and_then(|m| m.columns.get(c).cloned()).unwrap_or(c.clone()))
                 .collect();
+            let ccols: Vec<String> = fk.columns.iter().map(|c| old(c)).collect();
+            let qt = q(table_now);
+            let set: Vec<String> = ccols.iter().map(|c| format!("{} = NULL", q(c))).collect();
+            let not_null: Vec<String> = ccols.iter().map(|c| format!("{qt}.{} IS NOT NULL", q(c))).collect();
+            let join: Vec<String> =
+                ccols.iter().zip(&pcols).map(|(c, p)| format!("p.{} = {qt}.{}", q(p), q(c))).collect();
             Todo {
-                q_columns: list(d, &fk.columns.iter().map(|c| old(c)).collect::<Vec<_>>()),
+                q_columns: list(d, &ccols),
                 q_parent: q(&parent_now),
                 q_parent_columns: list(d, &pcols),
+                set_null: set.join(", "),
+                orphan_condition: format!(
+                    "{} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
+                    not_null.join(" AND "),
+                    q(&parent_now),
+                    join.join(" AND ")
+                ),
                 ..base
             }
         }

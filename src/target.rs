@@ -27,13 +27,19 @@ pub fn target_schema(
                     format!("cannot read schema.sql {}: check the path inside the new code", path.display())
                 })?;
                 let mut conn = scratch.connect()?;
-                conn.execute_batch(&ddl).map_err(|e| {
-                    anyhow::anyhow!(
-                        "schema.sql {} does not apply to an empty {} database: {e}",
-                        path.display(),
-                        live.dialect().name()
-                    )
-                })?;
+                // Statement by statement, so an error names its line in schema.sql.
+                for st in crate::sqltext::split(&ddl, live.dialect()) {
+                    conn.execute_batch(&st.sql).map_err(|e| {
+                        let msg = format!("{e:#}");
+                        let first = msg.lines().next().unwrap_or_default().to_string();
+                        anyhow::anyhow!(
+                            "schema.sql {} line {}: {first} (it must apply to an empty {} database: fix the new code's DDL)",
+                            path.display(),
+                            st.line,
+                            live.dialect().name()
+                        )
+                    })?;
+                }
             }
             SchemaSource::Command(command) => {
                 crate::process::run(

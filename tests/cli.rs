@@ -137,7 +137,7 @@ fn url_with_an_unknown_scheme_is_named_without_its_password() {
 }
 
 #[test]
-#[ignore = "bug: a live.url naming a missing SQLite file exits 1 with `No such file or directory (os error 2)`, naming neither the file nor live.url (canonicalize before the existence check in clone_to_test_copy)"]
+
 fn missing_sqlite_file_is_named_and_not_created() {
     let fx = good();
     let missing = fx.dir().join("no-such-live.db");
@@ -150,7 +150,7 @@ fn missing_sqlite_file_is_named_and_not_created() {
 }
 
 #[test]
-#[ignore = "bug: live.url pointing at a file that is not a SQLite database exits 1 (error) instead of 2 (config error)"]
+
 fn file_that_is_not_a_database_is_a_config_error_and_left_alone() {
     let fx = good();
     let fake = fx.dir().join("notes.db");
@@ -164,7 +164,7 @@ fn file_that_is_not_a_database_is_a_config_error_and_left_alone() {
 }
 
 #[test]
-#[ignore = "bug: an app.repo that is not a git repository exits 1 (error) instead of 2 (config error), unlike a bad hints path"]
+
 fn repo_that_is_not_git_is_a_config_error() {
     let fx = good();
     let plain = fx.dir().join("plain-folder");
@@ -177,7 +177,7 @@ fn repo_that_is_not_git_is_a_config_error() {
 }
 
 #[test]
-#[ignore = "bug: an app.revision that does not exist exits 1 (error) instead of 2 (config error), unlike a bad hints path"]
+
 fn unknown_revision_is_a_config_error() {
     let fx = good();
     let mut cfg = fx.config_value();
@@ -221,7 +221,7 @@ fn inputs_the_config_points_at_fail_cleanly_and_touch_nothing() {
 }
 
 #[test]
-#[ignore = "bug: a schema.sql syntax error is reported over three stderr lines (SQLite's message embeds the statement), and without the line number in schema.sql"]
+
 fn schema_sql_syntax_error_is_one_line_naming_the_file() {
     let fx = good();
     tag_variant(
@@ -308,7 +308,7 @@ fn edited_script_with_a_todo_left_is_not_run() {
 }
 
 #[test]
-#[ignore = "bug: an existing non-empty checkout_dir rehearse did not make exits 1 (error) instead of 5 (refused by a safety guard)"]
+
 fn existing_checkout_dir_rehearse_did_not_make_is_refused_and_left_alone() {
     let fx = good();
     let occupied = fx.dir().join("occupied");
@@ -345,10 +345,10 @@ fn existing_checkout_dir_rehearse_did_not_make_is_left_alone() {
 /// `--live` is not built yet: it must refuse (exit 5) and do nothing at all. When promotion lands,
 /// this test becomes the guard tests of DESIGN.md's safety invariant 2.
 #[test]
-fn live_is_refused_for_now_and_does_nothing() {
+fn live_without_a_passed_rehearsal_is_refused_and_does_nothing() {
     for extra in [&["--live", "--yes"][..], &["--live"][..]] {
         let fx = good();
-        bad_input(&fx, extra, 5, &["--live"]);
+        bad_input(&fx, extra, 5, &["no passed rehearsal"]);
         assert!(!fx.workdir.exists(), "--live made a workdir although it refused");
         then_a_good_run_works(&fx);
     }

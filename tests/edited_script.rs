@@ -157,7 +157,7 @@ fn broken_edited_script_fails_at_its_line_rolls_back_and_leaves_no_record() {
 /// <workdir>/migration.sql`. That run writes the freshly generated script over the very file it
 /// was asked to run, so the sysadmin's decisions are lost and the TODO is back.
 #[test]
-#[ignore = "bug: `run --script <workdir>/migration.sql` (what the report's next steps say) overwrites the edit with the generated script before reading it"]
+
 fn editing_the_generated_script_in_place_as_the_next_steps_say_keeps_the_edit() {
     let fx = Fixture::story("fk-with-orphans");
     let script = first_run_needs_a_human(&fx);
@@ -179,7 +179,7 @@ fn editing_the_generated_script_in_place_as_the_next_steps_say_keeps_the_edit() 
 /// A two-column foreign key with orphans: the script drafts `SET ("site_id", "sku") = (NULL)`,
 /// which SQLite refuses ("2 columns assigned 1 values").
 #[test]
-#[ignore = "bug: the drafted UPDATE for a composite foreign key assigns one NULL to several columns (invalid SQL)"]
+
 fn composite_fk_drafted_update_is_valid_sql() {
     let fx = Fixture::story("composite-fk-orphans");
     let script = first_run_needs_a_human(&fx);
@@ -195,7 +195,7 @@ fn composite_fk_drafted_update_is_valid_sql() {
 /// drafted `DELETE ... WHERE (site_id, sku) NOT IN (SELECT ...)` also deletes the row whose
 /// site_id is NULL, because a row value with a NULL is "NOT IN" a list it differs from elsewhere.
 #[test]
-#[ignore = "bug: the drafted DELETE for a composite foreign key also deletes rows with a NULL in the key, which are not orphans"]
+
 fn composite_fk_drafted_delete_removes_only_the_orphans_the_probe_counted() {
     let fx = Fixture::story("composite-fk-orphans");
     let script = first_run_needs_a_human(&fx);

@@ -134,10 +134,21 @@ fn promotion_upgrades_live_records_history_and_rolls_back() {
     let cfg = setup(d.path());
     let live = d.path().join("app.db");
     let old_fp = fingerprint(&live);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&live, std::fs::Permissions::from_mode(0o664)).unwrap();
+    }
     assert_eq!(run(&cfg, &["run"]).status.code(), Some(0));
     let o = run(&cfg, &["run", "--live", "--yes"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_ne!(fingerprint(&live), old_fp);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&live).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o664, "the upgraded live file must keep live's mode, so the application keeps its access");
+    }
     let c = rusqlite::Connection::open(&live).unwrap();
     let codes: i64 = c.query_row("SELECT count(*) FROM office WHERE code = 'O-' || id", [], |r| r.get(0)).unwrap();
     assert_eq!(codes, 200);

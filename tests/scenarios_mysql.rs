@@ -9,39 +9,7 @@ use common::db::Engine;
 /// Stories not expected to pass yet because the MySQL engine is being written. The lead empties
 /// this list as the engine lands (`REHEARSE_RUN_PENDING=1 cargo test --test scenarios_mysql --
 /// --nocapture` says which pending stories already pass).
-const PENDING: &[&str] = &[
-    "add-nullable-column",
-    "add-not-null-without-default",
-    "rename-column",
-    "ambiguous-rename",
-    "type-change-castable",
-    "type-change-value-map",
-    "drop-column-with-data",
-    "unique-with-duplicates",
-    "fk-with-orphans",
-    "narrow-varchar",
-    "set-not-null-with-nulls",
-    "odd-identifiers",
-    "indexes-and-composite-unique",
-    "drop-table",
-    "new-module-tables",
-    "rename-with-widening",
-    "table-rename-via-hints",
-    "not-null-on-empty-table",
-    "hinted-ambiguous-rename-plus-drop",
-    "check-violated",
-    "check-satisfied",
-    "composite-fk-orphans",
-    "drop-index-rename-column",
-    "value-map-misses-a-value",
-    "quotes-and-unicode",
-    "unique-allows-nulls",
-    "text-to-integer-with-bad-values",
-    "rename-then-not-null",
-    "unique-on-renamed-column",
-    "table-rename-keeps-references",
-    "check-on-renamed-column",
-];
+const PENDING: &[&str] = &[];
 
 #[test]
 fn every_mysql_scenario_passes_and_leaves_live_untouched() {
@@ -59,7 +27,7 @@ fn every_scenario_sql_loads_on_mysql() {
 }
 
 #[test]
-#[ignore = "pending: the mysql engine is not finished (un-ignore when it lands)"]
+
 fn a_test_copy_rehearse_did_not_make_is_refused_and_left_alone() {
     common::scenario::foreign_test_copy_is_refused(Engine::Mysql);
 }

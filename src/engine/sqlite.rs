@@ -37,18 +37,39 @@ impl Sqlite {
 
     fn open(&self) -> anyhow::Result<rusqlite::Connection> {
         if !self.path.exists() {
-            bail!("SQLite file {} does not exist: check live.url", self.path.display());
+            return Err(crate::exit::UsageError(format!(
+                "SQLite file {} does not exist: check live.url",
+                self.path.display()
+            ))
+            .into());
         }
+        // A WAL database nobody has open (no -shm): a read-only connection would create -wal and
+        // -shm beside live, owned by whoever rehearsed, which can lock the application out. In
+        // exclusive locking mode SQLite keeps the WAL index in memory, and as the only connection it
+        // removes its transient -wal on close; exclusive mode needs a read-write handle, so SQLite's
+        // own `query_only` stops every change instead. Writers that start meanwhile wait.
+        // (Only with no -wal content either: closing would checkpoint it into live's bytes.)
+        let empty_wal = std::fs::metadata(sidecar(&self.path, "-wal")).map(|m| m.len() == 0).unwrap_or(true);
+        let quiet_wal =
+            self.access == Access::ReadOnly && is_wal(&self.path) && !sidecar(&self.path, "-shm").exists() && empty_wal;
         let flags = match self.access {
-            Access::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            Access::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            Access::ReadOnly if !quiet_wal => OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            _ => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         };
         let conn = rusqlite::Connection::open_with_flags(&self.path, flags)
             .with_context(|| format!("cannot open SQLite file {}", self.path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        if quiet_wal {
+            conn.execute_batch("PRAGMA query_only = ON; PRAGMA locking_mode = EXCLUSIVE;")?;
+        }
         // Fail here, clearly, when the file is not a database at all.
-        conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
-            .with_context(|| format!("{} is not a readable SQLite database", self.path.display()))?;
+        if let Err(e) = conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())) {
+            return Err(crate::exit::UsageError(format!(
+                "{} is not a readable SQLite database ({e}): check live.url",
+                self.path.display()
+            ))
+            .into());
+        }
         Ok(conn)
     }
 
@@ -244,6 +265,19 @@ fn text_of(v: ValueRef<'_>) -> Option<String> {
         ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
         ValueRef::Blob(b) => Some(format!("x'{}'", b.iter().map(|x| format!("{x:02x}")).collect::<String>())),
     }
+}
+
+/// Whether a SQLite file is in WAL mode (header bytes 18 and 19 are 2).
+fn is_wal(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 20];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head[18] == 2 && head[19] == 2
+}
+
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
 }
 
 /// Lower case, single spaces, no spaces inside parentheses: `VARCHAR( 64 )` is `varchar(64)`.

@@ -242,7 +242,7 @@ pub fn contract_problems(r: &Json) -> Vec<String> {
                 if !f.get("evidence").is_some_and(Json::is_object) {
                     p.push(format!("contract: {kind} finding has no evidence object"));
                 }
-                if !f.get("message").and_then(Json::as_str).is_some_and(|m| !m.is_empty()) {
+                if f.get("message").and_then(Json::as_str).is_none_or(|m| m.is_empty()) {
                     p.push(format!("contract: {kind} finding has no message"));
                 }
                 if let Some(ev) = f.get("evidence").and_then(Json::as_object) {
@@ -328,7 +328,7 @@ fn finding_problems(want: &[ExpectedFinding], got: &[Json]) -> (Vec<String>, Vec
             .filter(|(_, f)| {
                 f.get("kind").and_then(Json::as_str) == Some(w.kind.as_str())
                     && f.get("table").map(json_text).as_deref() == Some(table.as_str())
-                    && column.as_ref().map_or(true, |c| f.get("column").map(json_text).as_deref() == Some(c.as_str()))
+                    && column.as_ref().is_none_or(|c| f.get("column").map(json_text).as_deref() == Some(c.as_str()))
             })
             .collect();
         if candidates.is_empty() {
