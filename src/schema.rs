@@ -54,7 +54,7 @@ pub struct Column {
     /// serial / identity / AUTO_INCREMENT / SQLite AUTOINCREMENT.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auto_increment: bool,
-    /// PostgreSQL identity columns: "always" or "by default".
+    /// A PostgreSQL identity column: `always` or `by default` (then `auto_increment` is true too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,
 }

@@ -6,6 +6,7 @@
 //! Nothing here may write to a database opened with `Access::ReadOnly`.
 
 pub mod mysql;
+pub mod postgres;
 pub mod sqlite;
 
 use crate::schema::Schema;
@@ -180,10 +181,8 @@ pub fn from_url(url: &str, access: Access) -> anyhow::Result<Box<dyn Engine>> {
     let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
     match scheme {
         "sqlite" => Ok(Box::new(sqlite::Sqlite::from_url(url, access)?)),
+        "postgres" | "postgresql" => Ok(Box::new(postgres::Postgres::from_url(url, access)?)),
         "mysql" | "mariadb" => Ok(Box::new(mysql::Mysql::from_url(url, access)?)),
-        "postgres" | "postgresql" => anyhow::bail!(
-            "the {scheme} engine is not built into this version of rehearse yet; use a sqlite:// URL"
-        ),
         _ => anyhow::bail!(
             "live.url {:?} has no known scheme: use sqlite:///path/to/file.db, postgres://user@host/db or mysql://user@host/db",
             crate::redact::url(url)

@@ -1,0 +1,952 @@
+//! PostgreSQL: introspection from pg_catalog (one query per object kind for the whole schema),
+//! clone with `pg_dump -Fd -j` + `pg_restore -j` into `<db>upgradetest`, scripts in one
+//! transaction (DDL is transactional), cast probes through `pg_input_is_valid` or a session helper.
+//!
+//! tokio-postgres is driven by a current-thread runtime owned by each connection, so the engine
+//! traits stay synchronous. Live is opened with `default_transaction_read_only = on` and is only
+//! ever read (and dumped). A database rehearse did not mark as its own is never dropped, and
+//! neither is one named like live. Passwords reach pg_dump/pg_restore only through PGPASSWORD.
+
+mod catalog;
+mod conninfo;
+
+pub use catalog::{check_expr, normalize_default, normalize_type};
+pub use conninfo::{pgpass_lookup, Host, Params};
+
+use super::{Access, Cloned, Connection, Dialect, Engine, Row, StatementFailure, StatementTiming};
+use crate::exit::Refused;
+use crate::schema::{self, Family, Schema};
+use crate::sqltext::Statement;
+use crate::{fsutil, process};
+use anyhow::{bail, Context};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, SimpleQueryMessage};
+
+/// The comment that marks a test copy as rehearse's: `rehearse test copy of eden`.
+const COPY_MARK: &str = "rehearse test copy of ";
+/// Appended while the restore runs, so a half-made copy is still recognised (and replaced).
+const INCOMPLETE: &str = " (incomplete: the restore did not finish)";
+const SCRATCH_MARK: &str = "rehearse scratch database for ";
+/// PostgreSQL truncates longer identifiers, which could make a derived name collide.
+const MAX_NAME_BYTES: usize = 63;
+
+/// A server or client version, compared as numbers (`server_version_num` style: 150018).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PgVersion(pub u32);
+
+impl PgVersion {
+    /// `15.18`, `9.6.24`, `17devel`, `16beta1`.
+    pub fn parse(text: &str) -> Option<PgVersion> {
+        let mut nums = text.split('.').map(|p| p.chars().take_while(char::is_ascii_digit).collect::<String>());
+        let major: u32 = nums.next()?.parse().ok()?;
+        let second: u32 = nums.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        let third: u32 = nums.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        Some(if major >= 10 {
+            PgVersion(major * 10000 + second)
+        } else {
+            PgVersion(major * 10000 + second * 100 + third)
+        })
+    }
+
+    /// The release series as a comparable number: 1500 for 15.x, 906 for 9.6.x.
+    pub fn major(self) -> u32 {
+        if self.0 >= 100000 {
+            self.0 / 10000 * 100
+        } else {
+            self.0 / 100
+        }
+    }
+
+    pub fn major_text(self) -> String {
+        if self.0 >= 100000 {
+            (self.0 / 10000).to_string()
+        } else {
+            format!("{}.{}", self.0 / 10000, self.0 / 100 % 100)
+        }
+    }
+}
+
+impl std::fmt::Display for PgVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0 >= 100000 {
+            write!(f, "{}.{}", self.0 / 10000, self.0 % 10000)
+        } else {
+            write!(f, "{}.{}.{}", self.0 / 10000, self.0 / 100 % 100, self.0 % 100)
+        }
+    }
+}
+
+/// What a database is to rehearse: it decides what may be dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Role {
+    Live,
+    TestCopy { live: String },
+    Scratch { live: String },
+}
+
+pub struct Postgres {
+    params: Params,
+    access: Access,
+    role: Role,
+}
+
+impl Postgres {
+    /// Parse the URL and complete it from the PG* environment and the password file; does not
+    /// connect.
+    pub fn from_url(url: &str, access: Access) -> anyhow::Result<Postgres> {
+        let params = Params::from_url(url, &conninfo::process_env)?;
+        Ok(Postgres { params, access, role: Role::Live })
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// The test copy's database name: `<db>upgradetest`.
+    pub fn test_copy_name(&self) -> anyhow::Result<String> {
+        derived_name(&self.params.dbname, "upgradetest")
+    }
+
+    pub fn scratch_name(&self) -> anyhow::Result<String> {
+        derived_name(&self.params.dbname, "_rehearse_scratch")
+    }
+
+    /// Open a connection with this engine's own access.
+    pub fn open(&self) -> anyhow::Result<PgConn> {
+        PgConn::connect(&self.params, self.access)
+    }
+
+    /// A session for CREATE/DROP DATABASE, like createdb and dropdb: on the `postgres` or
+    /// `template1` maintenance database, so no such command is ever sent through a session on
+    /// live (live's own database is the last resort).
+    fn admin(&self) -> anyhow::Result<PgConn> {
+        let live = match &self.role {
+            Role::Live => self.params.dbname.clone(),
+            Role::TestCopy { live } | Role::Scratch { live } => live.clone(),
+        };
+        let mut candidates: Vec<&str> = ["postgres", "template1"].into_iter().filter(|d| *d != live).collect();
+        candidates.push(&live);
+        let mut last = None;
+        for db in candidates {
+            match PgConn::connect(&self.params.with_dbname(db), Access::ReadWrite) {
+                Ok(c) => return Ok(c),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("one candidate at least")).with_context(|| {
+            format!(
+                "cannot open a maintenance database (postgres or template1) on {} to create or drop rehearse's databases",
+                self.params.host_port()
+            )
+        })
+    }
+
+    fn sibling(&self, dbname: &str, role: Role) -> Postgres {
+        Postgres { params: self.params.with_dbname(dbname), access: Access::ReadWrite, role }
+    }
+}
+
+fn derived_name(live: &str, suffix: &str) -> anyhow::Result<String> {
+    let name = format!("{live}{suffix}");
+    if name.len() > MAX_NAME_BYTES {
+        bail!(
+            "database name {live:?} is too long to derive {name:?} from it: PostgreSQL truncates names to {MAX_NAME_BYTES} bytes, \
+             which could collide with another database; rehearse a database with a shorter name"
+        );
+    }
+    Ok(name)
+}
+
+impl Engine for Postgres {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn describe(&self) -> String {
+        format!("PostgreSQL database {} on {}", self.params.dbname, self.params.host_port())
+    }
+
+    fn url(&self) -> String {
+        self.params.url()
+    }
+
+    fn name(&self) -> String {
+        self.params.dbname.clone()
+    }
+
+    fn connect(&self) -> anyhow::Result<Box<dyn Connection>> {
+        Ok(Box::new(self.open()?))
+    }
+
+    fn clone_to_test_copy(&self, workdir: &Path) -> anyhow::Result<Cloned> {
+        let live_name = self.params.dbname.clone();
+        let copy_name = self.test_copy_name()?;
+        // Live is only read here: its version, its encoding and locale, our privileges.
+        let live = PgConn::connect(&self.params, Access::ReadOnly)?;
+        let server = live.version;
+        let create_options = live.create_options()?;
+        live.ensure_createdb(&self.params)?;
+        drop(live);
+        let tools = Tools::find(server)?;
+
+        let admin = self.admin()?;
+        // Refuse before the (long) dump: a database rehearse did not make keeps its name.
+        if let Existing::Unmarked(comment) = admin.existing(&copy_name, COPY_MARK)? {
+            return Err(refused_unmarked(&copy_name, &comment, &self.params));
+        }
+        let backup = dump_live(&tools, &self.params, workdir)?;
+        admin.drop_marked(&copy_name, &live_name, COPY_MARK)?;
+        say(&format!("creating the test copy {copy_name}"));
+        let q = Dialect::Postgres.quote(&copy_name);
+        admin.exec(&format!("CREATE DATABASE {q} TEMPLATE template0{create_options}"))?;
+        admin.exec(&format!(
+            "COMMENT ON DATABASE {q} IS {}",
+            Dialect::Postgres.literal(&format!("{COPY_MARK}{live_name}{INCOMPLETE}"))
+        ))?;
+        let copy = self.sibling(&copy_name, Role::TestCopy { live: live_name.clone() });
+        restore(&tools, &copy.params, &backup)?;
+        admin.exec(&format!(
+            "COMMENT ON DATABASE {q} IS {}",
+            Dialect::Postgres.literal(&format!("{COPY_MARK}{live_name}"))
+        ))?;
+        Ok(Cloned { test_copy: Box::new(copy), backup })
+    }
+
+    fn scratch(&self, _workdir: &Path) -> anyhow::Result<Box<dyn Engine>> {
+        let live_name = self.params.dbname.clone();
+        let name = self.scratch_name()?;
+        let admin = self.admin()?;
+        admin.ensure_createdb(&self.params)?;
+        if let Existing::Unmarked(comment) = admin.existing(&name, SCRATCH_MARK)? {
+            return Err(refused_unmarked(&name, &comment, &self.params));
+        }
+        admin.drop_marked(&name, &live_name, SCRATCH_MARK)?;
+        let q = Dialect::Postgres.quote(&name);
+        admin.exec(&format!("CREATE DATABASE {q} TEMPLATE template0"))?;
+        admin.exec(&format!(
+            "COMMENT ON DATABASE {q} IS {}",
+            Dialect::Postgres.literal(&format!("{SCRATCH_MARK}{live_name}"))
+        ))?;
+        Ok(Box::new(self.sibling(&name, Role::Scratch { live: live_name })))
+    }
+
+    fn drop_scratch(&self) -> anyhow::Result<()> {
+        let Role::Scratch { live } = &self.role else {
+            bail!("{} is not a scratch database: refusing to drop it", self.describe());
+        };
+        self.admin()?.drop_marked(&self.params.dbname, live, SCRATCH_MARK)
+    }
+}
+
+fn refused_unmarked(name: &str, comment: &str, params: &Params) -> anyhow::Error {
+    let why = if comment.is_empty() { String::new() } else { format!(" (its comment is {comment:?})") };
+    anyhow::Error::new(Refused(format!(
+        "database {name} on {} exists but was not made by rehearse{why}: drop it yourself or choose another name for live",
+        params.host_port()
+    )))
+}
+
+fn say(msg: &str) {
+    eprintln!("rehearse: {msg}");
+}
+
+/// Whether a database exists, and whether rehearse made it.
+#[derive(Debug, PartialEq, Eq)]
+enum Existing {
+    Absent,
+    Marked,
+    Unmarked(String),
+}
+
+/// An open PostgreSQL session with the runtime that drives it.
+pub struct PgConn {
+    // Dropped first (see Drop), so the connection task can say goodbye to the server.
+    client: Option<tokio_postgres::Client>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    rt: tokio::runtime::Runtime,
+    version: PgVersion,
+    /// Whether `pg_temp.rehearse_castable` exists in this session.
+    castable_helper: bool,
+}
+
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        drop(self.client.take());
+        if let Some(task) = self.task.take() {
+            let _ = self.rt.block_on(async { tokio::time::timeout(Duration::from_secs(2), task).await });
+        }
+    }
+}
+
+impl PgConn {
+    pub fn connect(params: &Params, access: Access) -> anyhow::Result<PgConn> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let config = params.tokio_config();
+        let mut attempts = 0;
+        let (client, connection) = loop {
+            match rt.block_on(config.connect(NoTls)) {
+                Ok(pair) => break pair,
+                // Retried: a server that is starting up or recovering answers a moment later,
+                // and connecting has no effect to repeat.
+                Err(e) if attempts < 20 && e.code() == Some(&SqlState::CANNOT_CONNECT_NOW) => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => return Err(connect_error(&e, params)),
+            }
+        };
+        let task = rt.spawn(async move {
+            let _ = connection.await;
+        });
+        let mut conn =
+            PgConn { client: Some(client), task: Some(task), rt, version: PgVersion(0), castable_helper: false };
+        if access == Access::ReadOnly {
+            // Before anything else: from here on no statement in this session can write.
+            conn.exec("SET default_transaction_read_only = on")?;
+        }
+        let num = conn.scalar("SHOW server_version_num")?.unwrap_or_default();
+        conn.version = PgVersion(num.trim().parse().with_context(|| format!("odd server_version_num {num:?}"))?);
+        Ok(conn)
+    }
+
+    pub fn server_version(&self) -> PgVersion {
+        self.version
+    }
+
+    fn client(&self) -> &tokio_postgres::Client {
+        self.client.as_ref().expect("the client lives until the connection is dropped")
+    }
+
+    fn simple(&self, sql: &str) -> Result<Vec<SimpleQueryMessage>, tokio_postgres::Error> {
+        self.rt.block_on(self.client().simple_query(sql))
+    }
+
+    fn exec(&self, sql: &str) -> anyhow::Result<()> {
+        self.simple(sql).map_err(|e| anyhow::anyhow!("{}", db_message(&e, Some(sql))))?;
+        Ok(())
+    }
+
+    /// Every row of every statement in `sql`, as text.
+    fn rows(&self, sql: &str) -> anyhow::Result<Vec<Row>> {
+        let msgs = self.simple(sql).map_err(|e| anyhow::anyhow!("{}", db_message(&e, Some(sql))))?;
+        Ok(msgs.iter().filter_map(row_of).collect())
+    }
+
+    fn scalar(&self, sql: &str) -> anyhow::Result<Option<String>> {
+        Ok(self.rows(sql)?.into_iter().next().and_then(|r| r.into_iter().next()).flatten())
+    }
+
+    /// ENCODING and locale options that make a new database sort and store like live.
+    fn create_options(&self) -> anyhow::Result<String> {
+        let v = self.version.0;
+        let provider = if v >= 150000 { "datlocprovider::text" } else { "'c'" };
+        let locale = if v >= 170000 {
+            "datlocale"
+        } else if v >= 150000 {
+            "daticulocale"
+        } else {
+            "NULL::text"
+        };
+        let rows = self.rows(&format!(
+            "SELECT pg_catalog.pg_encoding_to_char(encoding), datcollate, datctype, {provider}, {locale} \
+             FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()"
+        ))?;
+        let Some(r) = rows.into_iter().next() else { return Ok(String::new()) };
+        let lit = |i: usize| Dialect::Postgres.literal(r.get(i).cloned().flatten().as_deref().unwrap_or(""));
+        let mut out = format!(" ENCODING {} LC_COLLATE {} LC_CTYPE {}", lit(0), lit(1), lit(2));
+        match r.get(3).cloned().flatten().as_deref() {
+            Some("i") => out.push_str(&format!(" LOCALE_PROVIDER icu ICU_LOCALE {}", lit(4))),
+            Some("b") => out.push_str(&format!(" LOCALE_PROVIDER builtin BUILTIN_LOCALE {}", lit(4))),
+            _ => {}
+        }
+        Ok(out)
+    }
+
+    fn ensure_createdb(&self, params: &Params) -> anyhow::Result<()> {
+        let may =
+            self.scalar("SELECT rolcreatedb OR rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")?;
+        if may.as_deref() != Some("t") {
+            bail!(
+                "user {} on {} may not create databases, and rehearse needs to create the test copy: \
+                 as a superuser run ALTER ROLE {} CREATEDB, or connect as a user that has CREATEDB",
+                params.user,
+                params.host_port(),
+                Dialect::Postgres.quote(&params.user)
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether database `name` exists, and whether its comment starts with `mark`.
+    fn existing(&self, name: &str, mark: &str) -> anyhow::Result<Existing> {
+        let rows = self
+            .rt
+            .block_on(self.client().query(
+                "SELECT pg_catalog.shobj_description(oid, 'pg_database') FROM pg_catalog.pg_database WHERE datname = $1",
+                &[&name],
+            ))
+            .map_err(|e| anyhow::anyhow!("{}", db_message(&e, None)))?;
+        let Some(row) = rows.first() else { return Ok(Existing::Absent) };
+        let comment: Option<String> = row.get(0);
+        let comment = comment.unwrap_or_default();
+        Ok(if comment.starts_with(mark) { Existing::Marked } else { Existing::Unmarked(comment) })
+    }
+
+    /// The one place rehearse drops a database: only one it marked with `mark`, never live's.
+    fn drop_marked(&self, name: &str, live: &str, mark: &str) -> anyhow::Result<()> {
+        if name == live {
+            return Err(anyhow::Error::new(Refused(format!(
+                "refusing to drop database {name}: it is the live database"
+            ))));
+        }
+        match self.existing(name, mark)? {
+            Existing::Absent => return Ok(()),
+            Existing::Unmarked(comment) => {
+                return Err(anyhow::Error::new(Refused(format!(
+                    "database {name} was not made by rehearse (its comment is {comment:?}): drop it yourself or choose another name"
+                ))))
+            }
+            Existing::Marked => {}
+        }
+        // A session we closed a moment ago may still be exiting: wait for it a little, as DROP
+        // DATABASE itself would.
+        let mut n: i64 = 0;
+        for _ in 0..50 {
+            let sessions = self
+                .rt
+                .block_on(self.client().query(
+                    "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE datname = $1 AND pid <> pg_catalog.pg_backend_pid()",
+                    &[&name],
+                ))
+                .map_err(|e| anyhow::anyhow!("{}", db_message(&e, None)))?;
+            n = sessions.first().map(|r| r.get(0)).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if n > 0 {
+            bail!(
+                "database {name} has {n} open session(s) (someone testing the new code on it?): close them, then run rehearse again"
+            );
+        }
+        self.exec(&format!("DROP DATABASE {}", Dialect::Postgres.quote(name)))
+            .with_context(|| format!("cannot drop rehearse's database {name}"))
+    }
+
+    /// Make sure the session helper for cast probes exists (PostgreSQL before 16).
+    fn ensure_castable_helper(&mut self) -> anyhow::Result<()> {
+        if self.castable_helper {
+            return Ok(());
+        }
+        // A real cast from the old type, exactly what `ALTER COLUMN ... TYPE t USING c::t` will do;
+        // any error means the value does not convert.
+        self.exec(
+            "CREATE OR REPLACE FUNCTION pg_temp.rehearse_castable(v text, from_type text, to_type text) \
+             RETURNS boolean LANGUAGE plpgsql AS $rehearse$ \
+             BEGIN \
+               EXECUTE pg_catalog.format('SELECT %L::%s::%s', v, from_type, to_type); \
+               RETURN true; \
+             EXCEPTION WHEN others THEN \
+               RETURN false; \
+             END $rehearse$",
+        )
+        .context("cannot create the cast probe helper pg_temp.rehearse_castable on the test copy")?;
+        self.castable_helper = true;
+        Ok(())
+    }
+}
+
+fn row_of(m: &SimpleQueryMessage) -> Option<Row> {
+    match m {
+        SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect()),
+        _ => None,
+    }
+}
+
+/// The server's message with its DETAIL and HINT, and the line in `sql` where it points.
+fn db_message(e: &tokio_postgres::Error, sql: Option<&str>) -> String {
+    let Some(db) = e.as_db_error() else { return e.to_string() };
+    let mut m = db.message().to_string();
+    if let (Some(sql), Some(tokio_postgres::error::ErrorPosition::Original(pos))) = (sql, db.position()) {
+        let line = sql.chars().take(*pos as usize).filter(|c| *c == '\n').count() + 1;
+        if sql.contains('\n') {
+            m.push_str(&format!(" (at line {line})"));
+        }
+    }
+    if let Some(d) = db.detail() {
+        m.push_str(&format!("; DETAIL: {d}"));
+    }
+    if let Some(h) = db.hint() {
+        m.push_str(&format!("; HINT: {h}"));
+    }
+    m
+}
+
+/// One line a sysadmin can act on, for the usual ways a connection fails.
+fn connect_error(e: &tokio_postgres::Error, p: &Params) -> anyhow::Error {
+    let hp = p.host_port();
+    if let Some(db) = e.as_db_error() {
+        let code = db.code();
+        if *code == SqlState::INVALID_PASSWORD {
+            return anyhow::anyhow!(
+                "wrong password for user {} on PostgreSQL server {hp}: check the password in the URL, PGPASSWORD or ~/.pgpass",
+                p.user
+            );
+        }
+        if *code == SqlState::INVALID_CATALOG_NAME {
+            return anyhow::anyhow!(
+                "database {} does not exist on PostgreSQL server {hp}: check the database name in the URL",
+                p.dbname
+            );
+        }
+        if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+            return anyhow::anyhow!(
+                "PostgreSQL server {hp} refused user {} for database {}: {}",
+                p.user,
+                p.dbname,
+                db.message()
+            );
+        }
+        return anyhow::anyhow!("cannot connect to PostgreSQL database {} on {hp}: {}", p.dbname, db_message(e, None));
+    }
+    let text = e.to_string();
+    if text.contains("password missing") {
+        return anyhow::anyhow!(
+            "PostgreSQL server {hp} asks a password for user {} and none was given: put it in PGPASSWORD or ~/.pgpass (never on the command line)",
+            p.user
+        );
+    }
+    anyhow::anyhow!(
+        "cannot reach the PostgreSQL server at {hp} ({}): check that it is running and accepts connections there",
+        crate::redact::url(&text)
+    )
+}
+
+impl Connection for PgConn {
+    fn introspect(&mut self) -> anyhow::Result<Schema> {
+        let q = catalog::queries(self.version.0 as i32);
+        // One round trip, one snapshot: the four catalog reads see the same schema.
+        let text = format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; {}; {}; {}; {}; COMMIT",
+            q.tables, q.columns, q.constraints, q.indexes
+        );
+        let msgs = match self.simple(&text) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = self.simple("ROLLBACK");
+                bail!("cannot read the schema: {}", db_message(&e, None));
+            }
+        };
+        // Results are separated by CommandComplete: BEGIN, the four SELECTs, COMMIT.
+        let mut results: Vec<Vec<Row>> = vec![vec![]];
+        for m in &msgs {
+            match m {
+                SimpleQueryMessage::Row(_) => results.last_mut().expect("one").extend(row_of(m)),
+                SimpleQueryMessage::CommandComplete(_) => results.push(vec![]),
+                _ => {}
+            }
+        }
+        let mut it = results.into_iter().skip(1);
+        let mut next = || it.next().unwrap_or_default();
+        let (tables, columns, constraints, indexes) = (next(), next(), next(), next());
+        Ok(catalog::assemble(tables, columns, constraints, indexes))
+    }
+
+    fn query(&mut self, sql: &str) -> anyhow::Result<Vec<Row>> {
+        self.rows(sql)
+    }
+
+    fn execute_batch(&mut self, sql: &str) -> anyhow::Result<()> {
+        self.simple(sql).map_err(|e| anyhow::anyhow!("{}", db_message(&e, Some(sql))))?;
+        Ok(())
+    }
+
+    fn run_in_transaction(
+        &mut self,
+        prelude: &[Statement],
+        body: &[Statement],
+        before_commit: &mut dyn FnMut(&mut dyn Connection) -> anyhow::Result<()>,
+    ) -> Result<Vec<StatementTiming>, StatementFailure> {
+        let fail = |st: &Statement, e: &tokio_postgres::Error| StatementFailure {
+            line: st.line,
+            statement: st.sql.clone(),
+            message: db_message(e, None),
+        };
+        for st in prelude {
+            self.simple(&st.sql).map_err(|e| fail(st, &e))?;
+        }
+        let begin = Statement { line: 0, sql: "BEGIN".into() };
+        self.simple(&begin.sql).map_err(|e| fail(&begin, &e))?;
+        let mut timings = Vec::with_capacity(body.len());
+        for st in body {
+            let started = Instant::now();
+            match self.simple(&st.sql) {
+                Ok(msgs) => {
+                    let rows = msgs
+                        .iter()
+                        .map(|m| match m {
+                            SimpleQueryMessage::CommandComplete(n) => *n,
+                            _ => 0,
+                        })
+                        .sum();
+                    timings.push(StatementTiming { line: st.line, millis: super::millis(started.elapsed()), rows });
+                }
+                Err(e) => {
+                    let _ = self.simple("ROLLBACK");
+                    return Err(fail(st, &e));
+                }
+            }
+        }
+        // Verification sees the script's work inside the transaction, so a failure still rolls
+        // everything back.
+        if let Err(e) = before_commit(self) {
+            let _ = self.simple("ROLLBACK");
+            return Err(StatementFailure {
+                line: 0,
+                statement: "(verification before commit)".into(),
+                message: format!("{e:#}"),
+            });
+        }
+        let commit = Statement { line: 0, sql: "COMMIT".into() };
+        if let Err(e) = self.simple(&commit.sql) {
+            // A deferred constraint fails at COMMIT, which then rolls back by itself.
+            let _ = self.simple("ROLLBACK");
+            return Err(fail(&commit, &e));
+        }
+        Ok(timings)
+    }
+
+    fn castable(&mut self, expr: &str, from_type: &str, to_type: &str) -> anyhow::Result<Option<String>> {
+        if always_converts(from_type, to_type) {
+            return Ok(None);
+        }
+        let lit = |s: &str| Dialect::Postgres.literal(s);
+        // Text sources: input validity is exactly what the cast checks, and needs no helper.
+        if self.version.0 >= 160000 && is_string_type(from_type) {
+            return Ok(Some(format!("pg_catalog.pg_input_is_valid(({expr})::text, {})", lit(to_type))));
+        }
+        self.ensure_castable_helper()?;
+        Ok(Some(format!("pg_temp.rehearse_castable(({expr})::text, {}, {})", lit(from_type), lit(to_type))))
+    }
+
+    fn char_length(&self, expr: &str) -> String {
+        format!("char_length({expr})")
+    }
+
+    fn as_text(&self, expr: &str) -> String {
+        format!("({expr})::text")
+    }
+}
+
+/// Character string types proper (not uuid or inet, which Family::of also files under Text).
+fn is_string_type(t: &str) -> bool {
+    let base = t.split('(').next().unwrap_or("").trim();
+    matches!(base, "text" | "varchar" | "char" | "bpchar" | "character varying" | "character" | "citext")
+}
+
+/// Whether every value of `from` converts to `to` with a plain cast: the same type, a string type
+/// (a narrower length is measured by its own probe), or a widening within one family.
+pub fn always_converts(from: &str, to: &str) -> bool {
+    if from == to || is_string_type(to) {
+        return true;
+    }
+    let (ff, tf) = (Family::of(from), Family::of(to));
+    let base = |t: &str| t.split('(').next().unwrap_or("").trim().to_string();
+    match (ff, tf) {
+        (Family::Integer, Family::Integer) => schema::integer_rank(to) >= schema::integer_rank(from),
+        (Family::Integer, Family::Decimal) => match schema::numeric_precision(to) {
+            None => base(to) == "numeric" || base(to) == "decimal",
+            // smallint has 5 digits, integer 10, bigint 19.
+            Some((p, s)) => {
+                let digits = match schema::integer_rank(from) {
+                    0..=2 => 5,
+                    3 | 4 => 10,
+                    _ => 19,
+                };
+                p.saturating_sub(s) >= digits
+            }
+        },
+        (Family::Integer, Family::Float) => true,
+        (Family::Float, Family::Float) => base(to) == "double precision" || base(from) == "real",
+        (Family::Decimal, Family::Decimal) => match (schema::numeric_precision(from), schema::numeric_precision(to)) {
+            (_, None) => base(to) == "numeric" || base(to) == "decimal",
+            (Some((p1, s1)), Some((p2, s2))) => p2.saturating_sub(s2) >= p1.saturating_sub(s1) && s2 >= s1,
+            (None, Some(_)) => false,
+        },
+        (Family::Temporal, Family::Temporal) => {
+            matches!(
+                (base(from).as_str(), base(to).as_str()),
+                ("date", "timestamp" | "timestamptz")
+                    | ("timestamp", "timestamptz")
+                    | ("timestamptz", "timestamp")
+                    | ("time", "interval")
+            )
+        }
+        (Family::Boolean, Family::Boolean) => true,
+        (Family::Json, Family::Json) => base(to) == "json",
+        _ => false,
+    }
+}
+
+// ---------------------------------------------------------------- dump and restore ---
+
+/// pg_dump and pg_restore of one release, at least as new as the server.
+struct Tools {
+    dump: PathBuf,
+    restore: PathBuf,
+}
+
+impl Tools {
+    fn find(server: PgVersion) -> anyhow::Result<Tools> {
+        let mut candidates = vec![PathBuf::from("pg_dump")];
+        // Debian and Ubuntu keep every installed release under /usr/lib/postgresql/<major>/bin;
+        // the one on PATH may be older than the server.
+        if let Ok(dirs) = std::fs::read_dir("/usr/lib/postgresql") {
+            let mut found: Vec<(u32, PathBuf)> = dirs
+                .filter_map(Result::ok)
+                .filter_map(|d| {
+                    let major: u32 = d.file_name().to_string_lossy().parse().ok()?;
+                    let p = d.path().join("bin/pg_dump");
+                    p.exists().then_some((major, p))
+                })
+                .collect();
+            found.sort_by_key(|f| std::cmp::Reverse(f.0));
+            candidates.extend(found.into_iter().map(|(_, p)| p));
+        }
+        // Lazily: the first candidate that is new enough wins, and later ones are not run.
+        Tools::choose(candidates.into_iter().filter_map(|c| tool_version(&c).map(|v| (c, v))), server)
+    }
+
+    /// The first pg_dump at least as new as the server; or why none fits.
+    fn choose(found: impl Iterator<Item = (PathBuf, PgVersion)>, server: PgVersion) -> anyhow::Result<Tools> {
+        let mut newest: Option<(PathBuf, PgVersion)> = None;
+        for (c, v) in found {
+            if v.major() >= server.major() {
+                let restore = match c.parent() {
+                    Some(dir) if !dir.as_os_str().is_empty() => dir.join("pg_restore"),
+                    _ => PathBuf::from("pg_restore"),
+                };
+                return Ok(Tools { dump: c, restore });
+            }
+            if newest.as_ref().is_none_or(|(_, n)| v > *n) {
+                newest = Some((c, v));
+            }
+        }
+        match newest {
+            None => bail!(
+                "pg_dump was not found: install postgresql-client (release {} or newer) so rehearse can copy the live database",
+                server.major_text()
+            ),
+            Some((path, v)) => bail!(
+                "pg_dump {v} ({}) is older than the PostgreSQL {server} server and cannot dump it: install postgresql-client-{} (or newer)",
+                path.display(),
+                server.major_text()
+            ),
+        }
+    }
+}
+
+/// `pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)` is 15.18.
+fn tool_version(program: &Path) -> Option<PgVersion> {
+    // An OsStr, not a Path: duct runs a one-component Path as `./pg_dump`, an OsStr from PATH.
+    let out = duct::cmd(program.as_os_str(), ["--version"]).stdout_capture().stderr_null().unchecked().run().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    parse_tool_version(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn parse_tool_version(text: &str) -> Option<PgVersion> {
+    let after = text.split_once(')').map(|(_, rest)| rest).unwrap_or(text);
+    after.split_whitespace().find_map(PgVersion::parse)
+}
+
+fn jobs() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2)
+}
+
+/// A libpq tool pointed at `params` through its environment. Arguments never hold a password.
+pub fn tool_command(program: &Path, args: Vec<OsString>, params: &Params) -> duct::Expression {
+    let mut e = duct::cmd(program.as_os_str(), args);
+    if params.password.is_none() {
+        e = e.env_remove("PGPASSWORD");
+    }
+    for (k, v) in params.child_env() {
+        e = e.env(k, v);
+    }
+    e
+}
+
+/// `dbname='...'`: a conninfo string, so a database name with `=` in it is never mistaken for one.
+fn conninfo_dbname(name: &str) -> OsString {
+    format!("dbname='{}'", name.replace('\\', "\\\\").replace('\'', "\\'")).into()
+}
+
+/// A file-name-safe form of a database name.
+fn file_stem(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
+}
+
+/// The arguments of the live dump (also checked by the tests: no secret among them).
+pub fn dump_args(params: &Params, dir: &Path, jobs: usize) -> Vec<OsString> {
+    let mut file = OsString::from("--file=");
+    file.push(dir.as_os_str());
+    vec![
+        "--format=directory".into(),
+        format!("--jobs={jobs}").into(),
+        // Fast gzip: the dump is kept as the backup of live, and -j spreads the cost.
+        "--compress=1".into(),
+        "--no-password".into(),
+        file,
+        {
+            let mut d = OsString::from("--dbname=");
+            d.push(conninfo_dbname(&params.dbname));
+            d
+        },
+    ]
+}
+
+/// Dump live into `<workdir>/<db>.dump.d` (0700, files 0600): the backup of live at rehearsal
+/// time. Written under a temporary name, so an earlier backup is replaced only by a whole one.
+fn dump_live(tools: &Tools, params: &Params, workdir: &Path) -> anyhow::Result<PathBuf> {
+    fsutil::private_dir(workdir)?;
+    let stem = file_stem(&params.dbname);
+    let dir = workdir.join(format!("{stem}.dump.d"));
+    let partial = workdir.join(format!(".{stem}.dump.d.partial"));
+    if partial.exists() {
+        std::fs::remove_dir_all(&partial).with_context(|| format!("cannot remove {}", partial.display()))?;
+    }
+    fsutil::private_dir(&partial)?;
+    let jobs = jobs();
+    say(&format!(
+        "dumping PostgreSQL database {} on {} (pg_dump -j {jobs}) into {}",
+        params.dbname,
+        params.host_port(),
+        dir.display()
+    ));
+    let started = Instant::now();
+    let dumped = process::run(
+        tool_command(&tools.dump, dump_args(params, &partial, jobs), params),
+        &format!("{} of database {} on {}", tools.dump.display(), params.dbname, params.host_port()),
+    );
+    if let Err(e) = dumped {
+        // A partial dump holds live data and is no backup: do not leave it behind.
+        let _ = std::fs::remove_dir_all(&partial);
+        return Err(e);
+    }
+    private_tree(&partial)?;
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("cannot replace the earlier backup {}", dir.display()))?;
+    }
+    std::fs::rename(&partial, &dir)?;
+    say(&format!("dump done in {:.1}s", started.elapsed().as_secs_f64()));
+    Ok(dir)
+}
+
+fn private_tree(dir: &Path) -> anyhow::Result<()> {
+    fsutil::private_dir(dir)?;
+    for entry in std::fs::read_dir(dir)? {
+        let p = entry?.path();
+        if p.is_dir() {
+            private_tree(&p)?;
+        } else {
+            fsutil::private_file(&p)?;
+        }
+    }
+    Ok(())
+}
+
+fn restore(tools: &Tools, copy: &Params, dump: &Path) -> anyhow::Result<()> {
+    let jobs = jobs();
+    say(&format!("restoring into {} (pg_restore -j {jobs})", copy.dbname));
+    let started = Instant::now();
+    let mut d = OsString::from("--dbname=");
+    d.push(conninfo_dbname(&copy.dbname));
+    let args: Vec<OsString> = vec![
+        format!("--jobs={jobs}").into(),
+        "--no-owner".into(),
+        "--no-acl".into(),
+        "--exit-on-error".into(),
+        "--no-password".into(),
+        d,
+        dump.as_os_str().to_owned(),
+    ];
+    process::run(
+        tool_command(&tools.restore, args, copy),
+        &format!("{} into database {} on {}", tools.restore.display(), copy.dbname, copy.host_port()),
+    )
+    .context("the test copy is left marked incomplete and will be recreated on the next run")?;
+    say(&format!("restore done in {:.1}s", started.elapsed().as_secs_f64()));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_as_numbers() {
+        assert_eq!(PgVersion::parse("15.18"), Some(PgVersion(150018)));
+        assert_eq!(PgVersion::parse("9.6.24"), Some(PgVersion(90624)));
+        assert_eq!(PgVersion::parse("17devel"), Some(PgVersion(170000)));
+        assert!(PgVersion::parse("9.6.24").unwrap().major() < PgVersion(100000).major());
+        assert!(PgVersion(160002).major() > PgVersion(150018).major());
+        assert_eq!(parse_tool_version("pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"), Some(PgVersion(150018)));
+        assert_eq!(PgVersion(150018).to_string(), "15.18");
+        assert_eq!(PgVersion(90624).major_text(), "9.6");
+    }
+
+    #[test]
+    fn pg_dump_is_chosen_at_least_as_new_as_the_server() {
+        let server = PgVersion(160004);
+        let found = |v: &[(&str, u32)]| v.iter().map(|(p, n)| (PathBuf::from(p), PgVersion(*n))).collect::<Vec<_>>();
+        let t = Tools::choose(
+            found(&[("pg_dump", 150018), ("/usr/lib/postgresql/17/bin/pg_dump", 170002)]).into_iter(),
+            server,
+        )
+        .ok()
+        .unwrap();
+        assert_eq!(t.dump, PathBuf::from("/usr/lib/postgresql/17/bin/pg_dump"));
+        assert_eq!(t.restore, PathBuf::from("/usr/lib/postgresql/17/bin/pg_restore"));
+        let t = Tools::choose(found(&[("pg_dump", 160001)]).into_iter(), server).ok().unwrap();
+        assert_eq!(t.restore, PathBuf::from("pg_restore"), "from PATH too");
+        let e = Tools::choose(found(&[("pg_dump", 150018)]).into_iter(), server).err().unwrap().to_string();
+        assert!(e.contains("pg_dump 15.18") && e.contains("16.4 server") && e.contains("postgresql-client-16"), "{e}");
+        let e = Tools::choose(std::iter::empty(), server).err().unwrap().to_string();
+        assert!(e.contains("install postgresql-client"), "{e}");
+    }
+
+    #[test]
+    fn dump_arguments_hold_no_password() {
+        let p = Params::from_url("postgres://eden:hunter2@127.0.0.1:5432/eden", &|_| None).unwrap();
+        let args = dump_args(&p, Path::new("/w/eden.dump.d"), 4);
+        assert!(args.iter().all(|a| !a.to_string_lossy().contains("hunter2")), "{args:?}");
+        assert!(args.contains(&OsString::from("--dbname=dbname='eden'")));
+    }
+
+    #[test]
+    fn derived_names_never_exceed_the_identifier_limit() {
+        assert_eq!(derived_name("eden", "upgradetest").unwrap(), "edenupgradetest");
+        assert!(derived_name(&"x".repeat(60), "upgradetest").is_err());
+    }
+
+    #[test]
+    fn widening_casts_need_no_probe() {
+        assert!(always_converts("integer", "bigint"));
+        assert!(always_converts("integer", "text"));
+        assert!(always_converts("varchar(10)", "varchar(5)"), "the length probe measures this one");
+        assert!(always_converts("numeric(10,2)", "numeric(12,2)"));
+        assert!(always_converts("date", "timestamp"));
+        assert!(!always_converts("bigint", "integer"));
+        assert!(!always_converts("text", "integer"));
+        assert!(!always_converts("text", "uuid"));
+        assert!(!always_converts("json", "jsonb"));
+        assert!(!always_converts("numeric(10,2)", "numeric(5,2)"));
+        assert!(!always_converts("integer", "numeric(5,2)"));
+    }
+}
