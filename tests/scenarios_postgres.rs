@@ -6,45 +6,9 @@ mod common;
 
 use common::db::Engine;
 
-/// Stories not expected to pass yet because the PostgreSQL engine is being written. The lead
-/// empties this list as the engine lands (`REHEARSE_RUN_PENDING=1 cargo test --test
+/// Stories not expected to pass yet on PostgreSQL (`REHEARSE_RUN_PENDING=1 cargo test --test
 /// scenarios_postgres -- --nocapture` says which pending stories already pass).
-const PENDING: &[&str] = &[
-    "split-table",
-    "merge-tables",
-    "add-nullable-column",
-    "add-not-null-without-default",
-    "rename-column",
-    "ambiguous-rename",
-    "type-change-castable",
-    "type-change-value-map",
-    "drop-column-with-data",
-    "unique-with-duplicates",
-    "fk-with-orphans",
-    "narrow-varchar",
-    "set-not-null-with-nulls",
-    "odd-identifiers",
-    "json-text-to-jsonb",
-    "indexes-and-composite-unique",
-    "drop-table",
-    "new-module-tables",
-    "rename-with-widening",
-    "table-rename-via-hints",
-    "not-null-on-empty-table",
-    "hinted-ambiguous-rename-plus-drop",
-    "check-violated",
-    "check-satisfied",
-    "composite-fk-orphans",
-    "drop-index-rename-column",
-    "value-map-misses-a-value",
-    "quotes-and-unicode",
-    "unique-allows-nulls",
-    "text-to-integer-with-bad-values",
-    "rename-then-not-null",
-    "unique-on-renamed-column",
-    "table-rename-keeps-references",
-    "check-on-renamed-column",
-];
+const PENDING: &[&str] = &[];
 
 #[test]
 fn every_postgres_scenario_passes_and_leaves_live_untouched() {
@@ -62,13 +26,11 @@ fn every_scenario_sql_loads_on_postgres() {
 }
 
 #[test]
-#[ignore = "pending: the postgres engine is not finished (un-ignore when it lands)"]
 fn a_test_copy_rehearse_did_not_make_is_refused_and_left_alone() {
     common::scenario::foreign_test_copy_is_refused(Engine::Postgres);
 }
 
 #[test]
-#[ignore = "pending: the postgres engine is not finished (un-ignore when it lands)"]
 fn a_password_in_the_live_url_is_never_shown_or_written() {
     common::scenario::password_is_never_shown(Engine::Postgres);
 }

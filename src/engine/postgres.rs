@@ -13,7 +13,7 @@ mod conninfo;
 pub use catalog::{check_expr, normalize_default, normalize_type};
 pub use conninfo::{pgpass_lookup, Host, Params};
 
-use super::{Access, Cloned, Connection, Dialect, Engine, Row, StatementFailure, StatementTiming};
+use super::{Access, Cloned, Connection, Dialect, Engine, Promotion, Row, StatementFailure, StatementTiming};
 use crate::exit::Refused;
 use crate::schema::{self, Family, Schema};
 use crate::sqltext::Statement;
@@ -197,7 +197,7 @@ impl Engine for Postgres {
         if let Existing::Unmarked(comment) = admin.existing(&copy_name, COPY_MARK)? {
             return Err(refused_unmarked(&copy_name, &comment, &self.params));
         }
-        let backup = dump_live(&tools, &self.params, workdir)?;
+        let backup = dump_live(&tools, &self.params, workdir, &format!("{}.dump.d", file_stem(&live_name)))?;
         admin.drop_marked(&copy_name, &live_name, COPY_MARK)?;
         say(&format!("creating the test copy {copy_name}"));
         let q = Dialect::Postgres.quote(&copy_name);
@@ -239,6 +239,68 @@ impl Engine for Postgres {
         };
         self.admin()?.drop_marked(&self.params.dbname, live, SCRATCH_MARK)
     }
+
+    fn promotion(&self, _workdir: &Path) -> anyhow::Result<Box<dyn Promotion>> {
+        if self.role != Role::Live {
+            bail!("{} is not a live database", self.describe());
+        }
+        let lock = PgConn::connect(&self.params, Access::ReadWrite)?;
+        let key = advisory_key(&self.params.dbname);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if lock.scalar(&format!("SELECT pg_try_advisory_lock({key})"))?.as_deref() == Some("t") {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(Refused(format!(
+                    "another rehearse --live holds the lock on {}: wait for it to finish",
+                    self.describe()
+                ))
+                .into());
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        Ok(Box::new(PgPromotion { live: self.sibling(&self.params.dbname, Role::Live), lock, key }))
+    }
+}
+
+/// The session advisory lock key of promotions to database `name`: stable across versions.
+fn advisory_key(name: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(format!("rehearse:{name}").as_bytes());
+    i64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
+}
+
+/// A promotion on PostgreSQL: the script runs on live itself in one transaction, verified before
+/// COMMIT, so live is old or new and never in between; undo has nothing to put back.
+struct PgPromotion {
+    live: Postgres,
+    /// Holds `pg_advisory_lock` for the whole promotion.
+    lock: PgConn,
+    key: i64,
+}
+
+impl Promotion for PgPromotion {
+    fn backup(&mut self, workdir: &Path) -> anyhow::Result<PathBuf> {
+        let tools = Tools::find(self.lock.version)?;
+        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(':', "");
+        let name = format!("{}.pre-upgrade-{stamp}.dump.d", file_stem(&self.live.params.dbname));
+        dump_live(&tools, &self.live.params, workdir, &name)
+    }
+
+    fn connection(&mut self) -> anyhow::Result<Box<dyn Connection>> {
+        Ok(Box::new(PgConn::connect(&self.live.params, Access::ReadWrite)?))
+    }
+
+    fn finish(&mut self) -> anyhow::Result<()> {
+        let _ = self.lock.exec(&format!("SELECT pg_advisory_unlock({})", self.key));
+        Ok(())
+    }
+
+    fn undo(&mut self) -> anyhow::Result<String> {
+        let _ = self.lock.exec(&format!("SELECT pg_advisory_unlock({})", self.key));
+        Ok(format!("{} is unchanged: the transaction was rolled back", self.live.describe()))
+    }
 }
 
 fn refused_unmarked(name: &str, comment: &str, params: &Params) -> anyhow::Error {
@@ -270,6 +332,8 @@ pub struct PgConn {
     version: PgVersion,
     /// Whether `pg_temp.rehearse_castable` exists in this session.
     castable_helper: bool,
+    /// Inside `run_in_transaction`'s BEGIN .. COMMIT (verification runs there).
+    in_transaction: bool,
 }
 
 impl Drop for PgConn {
@@ -301,8 +365,14 @@ impl PgConn {
         let task = rt.spawn(async move {
             let _ = connection.await;
         });
-        let mut conn =
-            PgConn { client: Some(client), task: Some(task), rt, version: PgVersion(0), castable_helper: false };
+        let mut conn = PgConn {
+            client: Some(client),
+            task: Some(task),
+            rt,
+            version: PgVersion(0),
+            castable_helper: false,
+            in_transaction: false,
+        };
         if access == Access::ReadOnly {
             // Before anything else: from here on no statement in this session can write.
             conn.exec("SET default_transaction_read_only = on")?;
@@ -529,15 +599,21 @@ fn connect_error(e: &tokio_postgres::Error, p: &Params) -> anyhow::Error {
 impl Connection for PgConn {
     fn introspect(&mut self) -> anyhow::Result<Schema> {
         let q = catalog::queries(self.version.0 as i32);
-        // One round trip, one snapshot: the four catalog reads see the same schema.
-        let text = format!(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; {}; {}; {}; {}; COMMIT",
-            q.tables, q.columns, q.constraints, q.indexes
-        );
+        let reads = format!("{}; {}; {}; {}", q.tables, q.columns, q.constraints, q.indexes);
+        // One round trip, one snapshot: the four catalog reads see the same schema. Inside a
+        // script's transaction (verification before COMMIT) they read that transaction's work,
+        // and must neither begin nor end a transaction of their own.
+        let text = if self.in_transaction {
+            reads
+        } else {
+            format!("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; {reads}; COMMIT")
+        };
         let msgs = match self.simple(&text) {
             Ok(m) => m,
             Err(e) => {
-                let _ = self.simple("ROLLBACK");
+                if !self.in_transaction {
+                    let _ = self.simple("ROLLBACK");
+                }
                 bail!("cannot read the schema: {}", db_message(&e, None));
             }
         };
@@ -550,7 +626,7 @@ impl Connection for PgConn {
                 _ => {}
             }
         }
-        let mut it = results.into_iter().skip(1);
+        let mut it = results.into_iter().skip(usize::from(!self.in_transaction));
         let mut next = || it.next().unwrap_or_default();
         let (tables, columns, constraints, indexes) = (next(), next(), next(), next());
         Ok(catalog::assemble(tables, columns, constraints, indexes))
@@ -581,6 +657,47 @@ impl Connection for PgConn {
         }
         let begin = Statement { line: 0, sql: "BEGIN".into() };
         self.simple(&begin.sql).map_err(|e| fail(&begin, &e))?;
+        self.in_transaction = true;
+        let result = self.transaction_body(body, before_commit);
+        self.in_transaction = false;
+        result
+    }
+
+    fn castable(&mut self, expr: &str, from_type: &str, to_type: &str) -> anyhow::Result<Option<String>> {
+        if always_converts(from_type, to_type) {
+            return Ok(None);
+        }
+        let lit = |s: &str| Dialect::Postgres.literal(s);
+        // Text sources: input validity is exactly what the cast checks, and needs no helper.
+        if self.version.0 >= 160000 && is_string_type(from_type) {
+            return Ok(Some(format!("pg_catalog.pg_input_is_valid(({expr})::text, {})", lit(to_type))));
+        }
+        self.ensure_castable_helper()?;
+        Ok(Some(format!("pg_temp.rehearse_castable(({expr})::text, {}, {})", lit(from_type), lit(to_type))))
+    }
+
+    fn char_length(&self, expr: &str) -> String {
+        format!("char_length({expr})")
+    }
+
+    fn as_text(&self, expr: &str) -> String {
+        format!("({expr})::text")
+    }
+}
+
+impl PgConn {
+    /// The body of `run_in_transaction` after its BEGIN: the statements, the verification, COMMIT;
+    /// ROLLBACK on the first failure.
+    fn transaction_body(
+        &mut self,
+        body: &[Statement],
+        before_commit: &mut dyn FnMut(&mut dyn Connection) -> anyhow::Result<()>,
+    ) -> Result<Vec<StatementTiming>, StatementFailure> {
+        let fail = |st: &Statement, e: &tokio_postgres::Error| StatementFailure {
+            line: st.line,
+            statement: st.sql.clone(),
+            message: db_message(e, None),
+        };
         let mut timings = Vec::with_capacity(body.len());
         for st in body {
             let started = Instant::now();
@@ -618,27 +735,6 @@ impl Connection for PgConn {
             return Err(fail(&commit, &e));
         }
         Ok(timings)
-    }
-
-    fn castable(&mut self, expr: &str, from_type: &str, to_type: &str) -> anyhow::Result<Option<String>> {
-        if always_converts(from_type, to_type) {
-            return Ok(None);
-        }
-        let lit = |s: &str| Dialect::Postgres.literal(s);
-        // Text sources: input validity is exactly what the cast checks, and needs no helper.
-        if self.version.0 >= 160000 && is_string_type(from_type) {
-            return Ok(Some(format!("pg_catalog.pg_input_is_valid(({expr})::text, {})", lit(to_type))));
-        }
-        self.ensure_castable_helper()?;
-        Ok(Some(format!("pg_temp.rehearse_castable(({expr})::text, {}, {})", lit(from_type), lit(to_type))))
-    }
-
-    fn char_length(&self, expr: &str) -> String {
-        format!("char_length({expr})")
-    }
-
-    fn as_text(&self, expr: &str) -> String {
-        format!("({expr})::text")
     }
 }
 
@@ -810,13 +906,13 @@ pub fn dump_args(params: &Params, dir: &Path, jobs: usize) -> Vec<OsString> {
     ]
 }
 
-/// Dump live into `<workdir>/<db>.dump.d` (0700, files 0600): the backup of live at rehearsal
-/// time. Written under a temporary name, so an earlier backup is replaced only by a whole one.
-fn dump_live(tools: &Tools, params: &Params, workdir: &Path) -> anyhow::Result<PathBuf> {
+/// Dump live into `<workdir>/<name>` (0700, files 0600): `<db>.dump.d`, the backup of live at
+/// rehearsal time, or a promotion's fresh one. Written under a temporary name, so an earlier
+/// backup is replaced only by a whole one.
+fn dump_live(tools: &Tools, params: &Params, workdir: &Path, name: &str) -> anyhow::Result<PathBuf> {
     fsutil::private_dir(workdir)?;
-    let stem = file_stem(&params.dbname);
-    let dir = workdir.join(format!("{stem}.dump.d"));
-    let partial = workdir.join(format!(".{stem}.dump.d.partial"));
+    let dir = workdir.join(name);
+    let partial = workdir.join(format!(".{name}.partial"));
     if partial.exists() {
         std::fs::remove_dir_all(&partial).with_context(|| format!("cannot remove {}", partial.display()))?;
     }
