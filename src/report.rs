@@ -264,6 +264,23 @@ mod tests {
     }
 
     #[test]
+    fn a_run_with_nothing_to_do_renders_in_every_format() {
+        let mut v = sample();
+        v["findings"] = serde_json::json!([]);
+        v["counts"] = serde_json::json!({});
+        v["verdict"] = "auto".into();
+        let r = v["rehearsal"].as_object_mut().unwrap();
+        r.remove("timings");
+        r.insert("rows_before".into(), serde_json::json!({}));
+        r.insert("rows_after".into(), serde_json::json!({}));
+        for format in ["text", "md", "html"] {
+            let mut out = Vec::new();
+            super::render(&v, format, false, &mut out).unwrap_or_else(|e| panic!("{format}: {e:#}"));
+            assert!(String::from_utf8(out).unwrap().to_lowercase().contains("passed"), "{format}");
+        }
+    }
+
+    #[test]
     fn wrap_keeps_lines_within_width() {
         let w = super::wrap("one two three four five six seven eight nine ten", 20, "  ");
         assert!(w.lines().all(|l| l.chars().count() <= 20), "{w}");
