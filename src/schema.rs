@@ -59,6 +59,19 @@ pub struct Column {
     pub identity: Option<String>,
 }
 
+impl Column {
+    /// Where a new row's value comes from when none is given, in words: the default, an
+    /// identity, a serial sequence or auto-increment, or nothing.
+    pub fn value_source(&self) -> String {
+        match (&self.identity, self.auto_increment, &self.default) {
+            (Some(kind), _, _) => format!("GENERATED {} AS IDENTITY", kind.to_uppercase()),
+            (None, true, None) => "auto-increment (a sequence)".into(),
+            (None, _, Some(d)) => d.clone(),
+            (None, false, None) => "none".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Unique {
@@ -94,6 +107,9 @@ pub struct ForeignKey {
     pub on_delete: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_update: Option<String>,
+    /// `DEFERRABLE` or `DEFERRABLE INITIALLY DEFERRED` (PostgreSQL); None when checked at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deferrable: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -101,7 +117,12 @@ pub struct ForeignKey {
 pub struct Check {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The expression in a form that compares across round trips (what diffs compare).
     pub expr: String,
+    /// The engine's text that recreates the check exactly as declared, when it differs from
+    /// `expr`'s; not part of the fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
 }
 
 /// What kind of values a type holds: renames pair columns of one family, casts between families
@@ -220,6 +241,9 @@ impl Schema {
                 t.triggers.clear();
                 for i in &mut t.indexes {
                     i.sql = None;
+                }
+                for c in &mut t.checks {
+                    c.sql = None;
                 }
                 t.indexes.sort_by(|a, b| a.name.cmp(&b.name));
                 t

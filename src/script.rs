@@ -122,6 +122,10 @@ enum Op {
         q_table: String,
         column: ColumnDef,
     },
+    /// Statements written out in full (PostgreSQL identity and serial changes).
+    Statements {
+        sql: Vec<String>,
+    },
     DropColumn {
         q_table: String,
         q_column: String,
@@ -200,6 +204,7 @@ enum Op {
         q_ref_columns: String,
         on_delete: Option<String>,
         on_update: Option<String>,
+        deferrable: Option<String>,
     },
     DropIndex {
         q_table: String,
@@ -405,11 +410,14 @@ fn constraints(t: &Table, d: Dialect, with_fks: bool) -> Vec<String> {
             if let Some(a) = &fk.on_update {
                 s.push_str(&format!(" ON UPDATE {a}"));
             }
+            if let Some(a) = &fk.deferrable {
+                s.push_str(&format!(" {a}"));
+            }
             out.push(s);
         }
     }
     for c in &t.checks {
-        out.push(format!("{}CHECK ({})", named(&c.name), c.expr));
+        out.push(format!("{}CHECK ({})", named(&c.name), c.sql.as_deref().unwrap_or(&c.expr)));
     }
     out
 }
@@ -436,6 +444,44 @@ fn index_sql(t: &Table, d: Dialect) -> Vec<String> {
     t.indexes.iter().map(|i| one_index_sql(&t.name, i, d)).collect()
 }
 
+/// PostgreSQL: turn column `from` of `table` into `to`'s kind of generated value (identity
+/// ALWAYS / BY DEFAULT, serial, or none), keeping its values and starting any new sequence
+/// after the largest one. A serial's sequence is the one PostgreSQL names `<table>_<column>_seq`.
+fn pg_identity_change(table: &str, from: &Column, to: &Column) -> Vec<String> {
+    let d = Dialect::Postgres;
+    let (qt, qc) = (d.quote(table), d.quote(&to.name));
+    let alter = format!("ALTER TABLE {qt} ALTER COLUMN {qc}");
+    let serial = |c: &Column| c.auto_increment && c.identity.is_none() && c.default.is_none();
+    let seq = format!("{table}_{}_seq", to.name);
+    let restart =
+        |seq_expr: &str| format!("SELECT pg_catalog.setval({seq_expr}, coalesce(max({qc}), 0) + 1, false) FROM {qt}");
+    let mut out = Vec::new();
+    match (&from.identity, &to.identity) {
+        (Some(_), Some(kind)) => return vec![format!("{alter} SET GENERATED {}", kind.to_uppercase())],
+        (Some(_), None) => out.push(format!("{alter} DROP IDENTITY")),
+        (None, _) if serial(from) => {
+            out.push(format!("{alter} DROP DEFAULT"));
+            out.push(format!("DROP SEQUENCE {}", d.quote(&seq)));
+        }
+        _ => {}
+    }
+    if let Some(kind) = &to.identity {
+        out.push(format!("{alter} ADD GENERATED {} AS IDENTITY", kind.to_uppercase()));
+        let expr = format!("pg_catalog.pg_get_serial_sequence({}, {})", d.literal(&qt), d.literal(&to.name));
+        out.push(restart(&expr));
+    } else if serial(to) {
+        let as_type = match to.data_type.as_str() {
+            t @ ("smallint" | "integer" | "bigint") => format!(" AS {t}"),
+            _ => String::new(),
+        };
+        out.push(format!("CREATE SEQUENCE {}{as_type} OWNED BY {qt}.{qc}", d.quote(&seq)));
+        let regclass = format!("{}::regclass", d.literal(&d.quote(&seq)));
+        out.push(format!("{alter} SET DEFAULT nextval({regclass})"));
+        out.push(restart(&regclass));
+    }
+    out
+}
+
 fn add_fk(d: Dialect, table: &str, fk: &crate::schema::ForeignKey) -> Op {
     Op::AddForeignKey {
         q_table: d.quote(table),
@@ -445,6 +491,7 @@ fn add_fk(d: Dialect, table: &str, fk: &crate::schema::ForeignKey) -> Op {
         q_ref_columns: list(d, &fk.ref_columns),
         on_delete: fk.on_delete.clone(),
         on_update: fk.on_update.clone(),
+        deferrable: fk.deferrable.clone(),
     }
 }
 
@@ -756,6 +803,12 @@ fn alter_section(inp: &Inputs, t: &Table, fs: &[&Finding], ctx: &mut Ctx) -> Sec
                 Op::SetNotNull { q_table: qt.clone(), q_column: qc.clone() }
             });
         }
+        if d == Dialect::Postgres && from.value_source() != c.value_source() {
+            s.ops.push(Op::Statements { sql: pg_identity_change(&t.name, from, c) });
+            if c.auto_increment {
+                continue;
+            }
+        }
         if dflt.is_some() || (ty.is_some() && from.default.is_some()) {
             s.ops.push(match &c.default {
                 Some(v) => Op::SetDefault { q_table: qt.clone(), q_column: qc.clone(), default: v.clone() },
@@ -784,7 +837,11 @@ fn alter_section(inp: &Inputs, t: &Table, fs: &[&Finding], ctx: &mut Ctx) -> Sec
     }
     for f in of(Kind::CheckAdded) {
         let c = f.change.check.clone().unwrap_or_default();
-        s.ops.push(Op::AddCheck { q_table: qt.clone(), q_name: c.name.as_ref().map(|n| q(n)), expr: c.expr });
+        s.ops.push(Op::AddCheck {
+            q_table: qt.clone(),
+            q_name: c.name.as_ref().map(|n| q(n)),
+            expr: c.sql.unwrap_or(c.expr),
+        });
     }
     // Global phases.
     for f in of(Kind::IndexDropped) {

@@ -1150,7 +1150,7 @@ impl Connection for MysqlConn {
         let mut checks: BTreeMap<String, Vec<Check>> = BTreeMap::new();
         if let Some(sql) = checks_sql {
             for r in self.rows(sql)? {
-                checks.entry(s(&r[0])).or_default().push(Check { name: r[1].clone(), expr: s(&r[2]) });
+                checks.entry(s(&r[0])).or_default().push(Check { name: r[1].clone(), expr: s(&r[2]), sql: None });
             }
         }
 
@@ -1236,6 +1236,7 @@ impl Connection for MysqlConn {
                 ref_columns: vec![],
                 on_update: fk_action(r[5].as_deref()),
                 on_delete: fk_action(r[6].as_deref()),
+                deferrable: None,
             });
             fk.columns.push(s(&r[2]));
             fk.ref_columns.push(s(&r[4]));

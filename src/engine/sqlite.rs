@@ -396,6 +396,7 @@ impl Connection for SqliteConn {
                 ref_columns: vec![],
                 on_update: action(&r[5]),
                 on_delete: action(&r[6]),
+                deferrable: None,
             });
             fk.columns.push(s(&r[3]));
             fk.ref_columns.push(s(&r[4]));
@@ -601,7 +602,7 @@ pub fn parse_checks(create_sql: &str) -> Vec<Check> {
                     } else {
                         None
                     };
-                    out.push(Check { name, expr: expr.trim().to_string() });
+                    out.push(Check { name, expr: expr.trim().to_string(), sql: None });
                     i = j + 1;
                     continue;
                 }

@@ -53,7 +53,8 @@ pub fn queries(server_version_num: i32) -> Queries {
                   FROM pg_catalog.unnest(con.confkey) WITH ORDINALITY k(attnum, n) \
                   JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum), \
                con.confdeltype, con.confupdtype, \
-               CASE WHEN con.contype = 'c' THEN pg_catalog.pg_get_constraintdef(con.oid, true) END \
+               CASE WHEN con.contype = 'c' THEN pg_catalog.pg_get_constraintdef(con.oid, true) END, \
+               con.condeferrable, con.condeferred \
              FROM t JOIN pg_catalog.pg_constraint con ON con.conrelid = t.oid \
              LEFT JOIN pg_catalog.pg_class rt ON rt.oid = con.confrelid \
              WHERE con.contype IN ('p', 'u', 'f', 'c') \
@@ -133,8 +134,18 @@ pub fn assemble(tables: Vec<Row>, columns: Vec<Row>, constraints: Vec<Row>, inde
                 ref_columns: names(r.get(5)),
                 on_delete: fk_action(&s(r.get(6))),
                 on_update: fk_action(&s(r.get(7))),
+                deferrable: match (s(r.get(9)).as_str(), s(r.get(10)).as_str()) {
+                    ("t", "t") => Some("DEFERRABLE INITIALLY DEFERRED".into()),
+                    ("t", _) => Some("DEFERRABLE".into()),
+                    _ => None,
+                },
             }),
-            "c" => t.checks.push(Check { name: Some(name), expr: check_expr(&s(r.get(8))) }),
+            "c" => {
+                let def = s(r.get(8));
+                let expr = check_expr(&def);
+                let sql = Some(check_source(&def)).filter(|s| *s != expr);
+                t.checks.push(Check { name: Some(name), expr, sql })
+            }
             _ => {}
         }
     }
@@ -255,6 +266,12 @@ fn is_number(s: &str) -> bool {
 /// `CHECK ((a > 0)) NOT VALID` as `a > 0`: without the keyword, its parentheses, and any further
 /// parentheses that only wrap the whole expression.
 pub fn check_expr(def: &str) -> String {
+    canonical_expr(check_body(def))
+}
+
+/// The expression of `CHECK (...)` as PostgreSQL printed it, without the keyword, the outer
+/// parentheses and NOT VALID / NO INHERIT.
+fn check_body(def: &str) -> &str {
     let mut e = def.trim();
     if let Some(rest) = e.strip_suffix("NOT VALID") {
         e = rest.trim_end();
@@ -268,7 +285,80 @@ pub fn check_expr(def: &str) -> String {
     while e.starts_with('(') && closing_paren(e) == Some(e.len() - 1) {
         e = e[1..e.len() - 1].trim();
     }
-    canonical_expr(e)
+    e
+}
+
+/// The text that recreates a check exactly as it was declared: what PostgreSQL printed, with
+/// `col::text = ANY (ARRAY['a'::character varying, ...]::text[])` (how `col IN ('a', ...)` on a
+/// varchar column prints) written back as `col IN ('a', ...)`, and `<> ALL` as `NOT IN`. Its
+/// printed form is not a fixed point, so recreating it from the printed form would change it.
+pub fn check_source(def: &str) -> String {
+    let e = check_body(def);
+    let mut out = String::with_capacity(e.len());
+    let mut i = 0;
+    while i < e.len() {
+        if let Some((rewritten, used)) = in_list(&e[i..]) {
+            let start_ok = i == 0 || e[..i].ends_with(|c: char| c == '(' || c == ' ');
+            if start_ok {
+                out.push_str(&rewritten);
+                i += used;
+                continue;
+            }
+        }
+        let b = e.as_bytes()[i];
+        let end = match b {
+            b'\'' => literal_end(e, i),
+            b'"' => e[i + 1..].find('"').map_or(e.len(), |j| i + j + 2),
+            _ => i + e[i..].chars().next().map_or(1, char::len_utf8),
+        };
+        // Identifiers are copied whole, so a match never starts inside one.
+        let end = if b.is_ascii_alphanumeric() || b == b'_' {
+            i + e[i..].find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(e.len() - i)
+        } else {
+            end
+        };
+        out.push_str(&e[i..end]);
+        i = end;
+    }
+    out
+}
+
+/// `col::text = ANY (ARRAY['a'::character varying, ...]::text[])` at the start of `e` as
+/// `col IN ('a', ...)` (`<> ALL`: `NOT IN`), with the bytes consumed.
+fn in_list(e: &str) -> Option<(String, usize)> {
+    let ident_end = if e.starts_with('"') {
+        e[1..].find('"')? + 2
+    } else {
+        let n = e.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(e.len());
+        if n == 0 || e.as_bytes()[0].is_ascii_digit() {
+            return None;
+        }
+        n
+    };
+    let ident = &e[..ident_end];
+    let rest = e[ident_end..].strip_prefix("::text ")?;
+    let (op, rest) = if let Some(r) = rest.strip_prefix("= ANY (ARRAY[") {
+        ("IN", r)
+    } else {
+        ("NOT IN", rest.strip_prefix("<> ALL (ARRAY[")?)
+    };
+    let mut i = e.len() - rest.len();
+    let mut literals = Vec::new();
+    loop {
+        if !e[i..].starts_with('\'') {
+            return None;
+        }
+        let end = literal_end(e, i);
+        literals.push(&e[i..end]);
+        i = e.len() - e[end..].strip_prefix("::character varying")?.len();
+        if let Some(r) = e[i..].strip_prefix(", ") {
+            i = e.len() - r.len();
+            continue;
+        }
+        i = e.len() - e[i..].strip_prefix("]::text[])")?.len();
+        break;
+    }
+    Some((format!("{ident} {op} ({})", literals.join(", ")), i))
 }
 
 /// An expression as PostgreSQL would print it after one more round trip. Its deparsed text is
@@ -449,6 +539,25 @@ mod tests {
         assert_eq!(check_expr("CHECK ((a > 0)) NOT VALID"), "a > 0");
         assert_eq!(check_expr("CHECK ((a > 0) AND (b > 0))"), "(a > 0) AND (b > 0)");
         assert_eq!(check_expr("CHECK (x <> ')'::text)"), "x <> ')'::text");
+    }
+
+    #[test]
+    fn checks_are_recreated_as_they_were_declared() {
+        let printed = "CHECK (status::text = ANY (ARRAY['a'::character varying, 'it''s'::character varying]::text[]))";
+        assert_eq!(check_source(printed), "status IN ('a', 'it''s')");
+        assert_eq!(
+            check_source("CHECK ((\"Kind\"::text <> ALL (ARRAY['x'::character varying]::text[])) AND (n > 0))"),
+            "(\"Kind\" NOT IN ('x')) AND (n > 0)"
+        );
+        // Left as printed: text columns, element casts, a match inside a longer name or a literal.
+        for keep in [
+            "t = ANY (ARRAY['a'::text, 'b'::text])",
+            "s::text = ANY (ARRAY['a'::character varying::text])",
+            "xs::text = ANY (ARRAY['a'::character varying(2)]::text[])",
+            "note <> 's::text = ANY (ARRAY[''a''::character varying]::text[])'::text",
+        ] {
+            assert_eq!(check_source(&format!("CHECK ({keep})")), keep);
+        }
     }
 
     #[test]
