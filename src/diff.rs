@@ -588,7 +588,7 @@ fn diff_table(
         if oc.nullable != c.nullable {
             out.push(base(Kind::ColumnNullabilityChanged));
         }
-        if norm_default(&oc.default) != norm_default(&c.default) {
+        if norm_default(&oc.default) != norm_default(&c.default) || oc.value_source() != c.value_source() {
             out.push(base(Kind::ColumnDefaultChanged));
         }
     }
@@ -648,7 +648,7 @@ fn diff_table(
         }
     }
     let fk_key = |f: &ForeignKey, cols: Vec<String>, rt: String, rcols: Vec<String>| {
-        (cols, rt, rcols, f.on_delete.clone(), f.on_update.clone())
+        (cols, rt, rcols, f.on_delete.clone(), f.on_update.clone(), f.deferrable.clone())
     };
     let cur_fk: Vec<_> = ct
         .foreign_keys

@@ -291,8 +291,8 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
             format!(
                 "default of {} changes from {} to {}",
                 q(&key),
-                ch.from.as_ref().and_then(|c| c.default.clone()).unwrap_or_else(|| "none".into()),
-                ch.to.as_ref().and_then(|c| c.default.clone()).unwrap_or_else(|| "none".into())
+                ch.from.as_ref().map(|c| c.value_source()).unwrap_or_else(|| "none".into()),
+                ch.to.as_ref().map(|c| c.value_source()).unwrap_or_else(|| "none".into())
             ),
             false,
         ),

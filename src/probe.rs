@@ -253,13 +253,47 @@ impl Prober<'_> {
                 e.samples = self.sample(&format!("SELECT DISTINCT {txt} FROM {t} WHERE {c} IS NOT NULL LIMIT {n}"))?;
             }
             Kind::UniqueAdded | Kind::PrimaryKeyChanged => {
-                let olds: Option<Vec<String>> = ch.columns.iter().map(|c| old(c)).collect();
-                let Some(olds) = olds else {
-                    e.unprobed =
-                        Some("a column of the key is new, so the live data cannot be checked for duplicates".into());
-                    return Ok(());
+                // A new key column holds, in every existing row, NULL (never a duplicate in a
+                // unique key), a value of its own (identity, serial) or one constant (no
+                // difference between rows: the other columns decide). Anything else is unknown.
+                let added = |name: &str| {
+                    diff.changes
+                        .iter()
+                        .find(|a| {
+                            a.kind() == Kind::ColumnAdded && a.table == ch.table && a.column.as_deref() == Some(name)
+                        })
+                        .and_then(|a| a.to.clone())
                 };
+                let mut olds = Vec::new();
+                for c in &ch.columns {
+                    if let Some(o) = old(c) {
+                        olds.push(o);
+                        continue;
+                    }
+                    let col = added(c).unwrap_or_default();
+                    let distinct_per_row =
+                        col.auto_increment || (ch.kind() == Kind::UniqueAdded && col.nullable && col.default.is_none());
+                    if distinct_per_row {
+                        e.duplicate_groups = Some(0);
+                        return Ok(());
+                    }
+                    if !col.default.as_deref().is_some_and(is_constant) {
+                        let rows = self.count(&format!("SELECT count(*) FROM {t}"))?;
+                        if rows > 0 {
+                            e.unprobed = Some(
+                                "a column of the key is new and its value per row is unknown, so the live data cannot be checked for duplicates"
+                                    .into(),
+                            );
+                        } else {
+                            e.duplicate_groups = Some(0);
+                        }
+                        return Ok(());
+                    }
+                }
                 if olds.is_empty() {
+                    // Only new columns, each one constant: every pair of rows collides.
+                    let rows = self.count(&format!("SELECT count(*) FROM {t}"))?;
+                    e.duplicate_groups = Some(i64::from(rows > 1));
                     return Ok(());
                 }
                 let cols: Vec<String> = olds.iter().map(|c| self.q(c)).collect();
@@ -386,4 +420,15 @@ impl Prober<'_> {
         let rows = self.conn.query(sql)?;
         Ok(rows.first().and_then(|r| r.first()).cloned().flatten().and_then(|v| v.parse().ok()).unwrap_or(0))
     }
+}
+/// A default that gives every row the same value: a literal number, string, boolean or NULL,
+/// perhaps with a cast (`'x'::text`).
+fn is_constant(default: &str) -> bool {
+    let d = default.trim();
+    let d = d.split("::").next().unwrap_or(d).trim();
+    let d = d.trim_start_matches('(').trim_end_matches(')').trim();
+    let upper = d.to_ascii_uppercase();
+    (d.starts_with('\'') && d.ends_with('\'') && d.len() >= 2)
+        || d.trim_start_matches('-').parse::<f64>().is_ok()
+        || matches!(upper.as_str(), "NULL" | "TRUE" | "FALSE")
 }
