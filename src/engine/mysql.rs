@@ -766,7 +766,7 @@ struct MysqlPromotion {
 
 impl Promotion for MysqlPromotion {
     fn backup(&mut self, workdir: &Path) -> anyhow::Result<PathBuf> {
-        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(':', "");
+        let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string().replace(':', "");
         let path = workdir.join(format!("{}.pre-upgrade-{stamp}.sql", self.live.database));
         let tools = self.live.tools(&self.lock)?;
         self.live.dump(&tools, workdir, &path)?;

@@ -283,7 +283,7 @@ struct PgPromotion {
 impl Promotion for PgPromotion {
     fn backup(&mut self, workdir: &Path) -> anyhow::Result<PathBuf> {
         let tools = Tools::find(self.lock.version)?;
-        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(':', "");
+        let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string().replace(':', "");
         let name = format!("{}.pre-upgrade-{stamp}.dump.d", file_stem(&self.live.params.dbname));
         dump_live(&tools, &self.live.params, workdir, &name)
     }

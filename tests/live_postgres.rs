@@ -1,0 +1,188 @@
+//! `--live` on PostgreSQL through the real binary: a promotion upgrades live in one transaction
+//! and records history; a failure on live (a trigger that arrived after the rehearsal) leaves live
+//! exactly as it was; kill -9 at random moments, then `recover`, leaves live exactly old or new.
+
+mod common;
+
+use common::db::{server_for, Engine, Server};
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rehearse");
+
+fn sql(s: &Server, db: &str, text: &str) -> String {
+    let rows = s.query(db, text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    rows.iter().map(|r| r.join("|")).collect::<Vec<_>>().join("\n")
+}
+
+/// Schema and data of live without rehearse's own history table.
+fn dump(s: &Server, db: &str) -> String {
+    let text = s.dump(db).unwrap();
+    let mut out = Vec::new();
+    // What ends the statement being skipped: `;`, or `\.` after COPY's rows.
+    let mut skip_until: Option<&str> = None;
+    for l in text.lines() {
+        if let Some(end) = skip_until {
+            let done = if end == ";" { l.trim_end().ends_with(';') } else { l == end };
+            if done {
+                skip_until = None;
+            }
+            continue;
+        }
+        if l.contains("rehearse_history") {
+            if l.starts_with("COPY ") {
+                skip_until = Some("\\.");
+            } else if !l.trim_end().ends_with(';') {
+                skip_until = Some(";");
+            }
+            continue;
+        }
+        out.push(l);
+    }
+    out.join("\n")
+}
+
+fn setup(s: &Server, dir: &Path, db: &str) -> std::path::PathBuf {
+    s.drop_database(&format!("{db}upgradetest")).unwrap();
+    s.drop_database(db).unwrap();
+    s.create_database(db).unwrap();
+    s.execute(
+        Some(db),
+        "CREATE TABLE office (id INTEGER PRIMARY KEY, name VARCHAR(64) NOT NULL);
+         CREATE TABLE staff (id INTEGER PRIMARY KEY, office_id INTEGER REFERENCES office (id), name VARCHAR(64));
+         INSERT INTO office VALUES (1, 'HQ'), (2, 'Field'), (3, 'Depot');
+         INSERT INTO staff VALUES (1, 1, 'Ada'), (2, 2, 'Alan'), (3, 3, 'Grace');",
+    )
+    .unwrap();
+    let repo = dir.join("repo");
+    std::fs::create_dir_all(repo.join("db")).unwrap();
+    std::fs::write(
+        repo.join("db/schema.sql"),
+        "CREATE TABLE office (id INTEGER PRIMARY KEY, name VARCHAR(64) NOT NULL, code VARCHAR(16) NOT NULL);
+         CREATE TABLE staff (id INTEGER PRIMARY KEY, office_id INTEGER REFERENCES office (id), name VARCHAR(64));
+         CREATE TABLE office_note (id INTEGER PRIMARY KEY, office_id INTEGER NOT NULL, note TEXT);",
+    )
+    .unwrap();
+    std::fs::write(repo.join("db/hints.yaml"), "defaults: { office.code: \"'O-' || id\" }\n").unwrap();
+    for args in [
+        vec!["init", "-q", "-b", "main"],
+        vec!["add", "-A"],
+        vec!["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "v2"],
+        vec!["tag", "v2"],
+    ] {
+        assert!(Command::new("git").arg("-C").arg(&repo).args(&args).status().unwrap().success());
+    }
+    let cfg = dir.join("upgrade.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "live: {{ url: \"{}\" }}\napp: {{ repo: repo, revision: v2 }}\nschema: {{ sql: db/schema.sql }}\nhints: db/hints.yaml\nworkdir: work\n",
+            s.url_of(db)
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+fn run(cfg: &Path, args: &[&str]) -> Output {
+    Command::new(BIN).arg(args[0]).arg("--config").arg(cfg).args(&args[1..]).output().unwrap()
+}
+
+fn cleanup(s: &Server, db: &str) {
+    let _ = s.drop_database(&format!("{db}upgradetest"));
+    let _ = s.drop_database(db);
+}
+
+#[test]
+fn promotion_on_postgres_upgrades_live_and_a_failure_on_live_leaves_it_unchanged() {
+    let Some(s) = server_for(Engine::Postgres) else { return };
+    let db = format!("livepg_{}", std::process::id());
+    let d = tempfile::tempdir().unwrap();
+    let cfg = setup(&s, d.path(), &db);
+    let o = run(&cfg, &["run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    let script = std::fs::read_to_string(d.path().join("work/migration.sql")).unwrap();
+    assert!(script.contains("SET lock_timeout"), "the script bounds its wait for table locks");
+
+    // A trigger arrives on live after the rehearsal: the schema fingerprint does not see it, but it
+    // makes the backfill fail on live. Live must stay exactly as it was.
+    s.execute(
+        Some(&db),
+        "CREATE FUNCTION frozen() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'frozen'; END$$;
+         CREATE TRIGGER no_updates BEFORE UPDATE ON office FOR EACH ROW EXECUTE FUNCTION frozen();",
+    )
+    .unwrap();
+    let with_trigger = dump(&s, &db);
+    let o = run(&cfg, &["run", "--live", "--yes"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(err.contains("frozen") && err.contains("unchanged"), "{err}");
+    assert_eq!(dump(&s, &db), with_trigger, "live must be exactly as before the failed promotion");
+    s.execute(Some(&db), "DROP TRIGGER no_updates ON office; DROP FUNCTION frozen()").unwrap();
+
+    let o = run(&cfg, &["run", "--live", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(sql(&s, &db, "SELECT count(*) FROM office WHERE code = 'O-' || id"), "3");
+    assert_eq!(sql(&s, &db, "SELECT count(*) FROM staff"), "3");
+    let h = run(&cfg, &["history"]);
+    assert_eq!(String::from_utf8_lossy(&h.stdout).lines().count(), 1, "one promotion, one history row");
+    let backups: Vec<String> = std::fs::read_dir(d.path().join("work"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".pre-upgrade-") && n.ends_with(".dump.d"))
+        .collect();
+    assert_eq!(backups.len(), 2, "each promotion takes its own fresh backup: {backups:?}");
+    cleanup(&s, &db);
+}
+
+#[test]
+fn kill_9_during_a_postgres_promotion_then_recover_leaves_live_old_or_new() {
+    let Some(s) = server_for(Engine::Postgres) else { return };
+    let db = format!("killpg_{}", std::process::id());
+    let d = tempfile::tempdir().unwrap();
+    let cfg = setup(&s, d.path(), &db);
+    assert_eq!(run(&cfg, &["run"]).status.code(), Some(0));
+    let old = dump(&s, &db);
+    let t = std::time::Instant::now();
+    assert_eq!(run(&cfg, &["run", "--live", "--yes"]).status.code(), Some(0));
+    let full = t.elapsed().as_micros() as u64;
+    let new = dump(&s, &db);
+    assert_ne!(old, new);
+    let mut seen = std::collections::BTreeMap::new();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for round in 0..12 {
+        s.execute(
+            Some(&db),
+            "DROP TABLE IF EXISTS office_note, rehearse_history; ALTER TABLE office DROP COLUMN IF EXISTS code",
+        )
+        .unwrap();
+        assert_eq!(dump(&s, &db), old, "round {round}: could not put live back to the old state");
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let delay = if round % 2 == 0 { x % (full + 1) } else { full / 2 + x % (full / 2 + 1) };
+        let mut child = Command::new(BIN)
+            .args(["run", "--live", "--yes", "--config"])
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(delay));
+        let _ = child.kill();
+        let _ = child.wait();
+        // The server ends the killed session's transaction when it notices the closed socket.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let o = run(&cfg, &["recover"]);
+        assert_eq!(o.status.code(), Some(0), "round {round}: {}", String::from_utf8_lossy(&o.stderr));
+        let now = dump(&s, &db);
+        assert!(
+            now == old || now == new,
+            "round {round}: after kill at {delay} us and recover ({}), live is neither old nor new",
+            String::from_utf8_lossy(&o.stdout).trim()
+        );
+        *seen.entry(if now == old { "old" } else { "new" }).or_insert(0) += 1;
+    }
+    eprintln!("postgres kill -9 outcomes over 12 rounds: {seen:?}");
+    cleanup(&s, &db);
+}
