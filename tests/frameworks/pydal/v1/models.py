@@ -1,0 +1,22 @@
+"""The organisation registry's models (a slice of Sahana Eden's org module), version 1."""
+
+from pydal import Field
+
+
+def define_tables(db, migrate=True):
+    db.define_table(
+        "org_organisation",
+        Field("name", length=128, notnull=True),
+        Field("acronym", length=16),
+        Field("website", length=255),
+        migrate=migrate,
+    )
+    db.define_table(
+        "org_office",
+        Field("organisation_id", "reference org_organisation"),
+        Field("name", length=64, notnull=True),
+        Field("phone1", length=32),
+        Field("email", length=128),
+        Field("comments", "text"),
+        migrate=migrate,
+    )
