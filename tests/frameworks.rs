@@ -324,14 +324,9 @@ impl Deployment {
 }
 
 fn finding<'a>(report: &'a Json, kind: &str, table: &str) -> &'a Json {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["kind"] == kind && f["table"] == table)
-        .unwrap_or_else(|| {
-            panic!("no {kind} finding on {table}: {}", serde_json::to_string_pretty(&report["findings"]).unwrap())
-        })
+    report["findings"].as_array().unwrap().iter().find(|f| f["kind"] == kind && f["table"] == table).unwrap_or_else(
+        || panic!("no {kind} finding on {table}: {}", serde_json::to_string_pretty(&report["findings"]).unwrap()),
+    )
 }
 
 /// Every finding as `verdict kind table[.column]`, sorted, for whole-report assertions.
@@ -342,7 +337,12 @@ fn summary(report: &Json) -> Vec<String> {
         .iter()
         .map(|f| {
             let col = f["column"].as_str().map(|c| format!(".{c}")).unwrap_or_default();
-            format!("{} {} {}{col}", f["verdict"].as_str().unwrap(), f["kind"].as_str().unwrap(), f["table"].as_str().unwrap())
+            format!(
+                "{} {} {}{col}",
+                f["verdict"].as_str().unwrap(),
+                f["kind"].as_str().unwrap(),
+                f["table"].as_str().unwrap()
+            )
         })
         .collect();
     v.sort();
@@ -471,7 +471,8 @@ fn pydal_duplicates(engine: Engine) {
     // their row.
     let script = d.script();
     let draft = draft_after(&script, "-- Draft A");
-    let edited = d.edited(&decide_todo(&script, &format!("-- Decided: shared mailboxes stay with the first office.\n{draft}")));
+    let edited =
+        d.edited(&decide_todo(&script, &format!("-- Decided: shared mailboxes stay with the first office.\n{draft}")));
     let (out, report) = d.rehearse(&["--script", edited.to_str().unwrap()]);
     assert_passed(&out, &report);
     let rows = d.query_test_copy("SELECT count(*), count(email), count(DISTINCT email) FROM org_office");
@@ -485,16 +486,16 @@ fn pydal_duplicates(engine: Engine) {
 fn django_clean(engine: Engine) {
     let Some(d) = Deployment::new(Framework::Django, engine, "clean") else { return };
     let (out, report) = d.rehearse(&[]);
-    assert_eq!(
-        summary(&report),
-        [
-            "auto column_added inventory_item.unit",
-            "auto column_renamed inventory_item.name",
-            "auto unique_added inventory_item"
-        ],
-        "{}",
-        out.describe()
-    );
+    let mut want = vec![
+        "auto column_added inventory_item.unit",
+        "auto column_renamed inventory_item.name",
+        "auto unique_added inventory_item",
+    ];
+    if engine == Engine::Postgres {
+        // Django adds a varchar_pattern_ops index beside a unique varchar on PostgreSQL.
+        want.insert(2, "auto index_added inventory_item");
+    }
+    assert_eq!(summary(&report), want, "{}", out.describe());
     let added = finding(&report, "column_added", "inventory_item");
     assert!(added["message"].as_str().unwrap().contains("'piece'"), "the hints backfill: {added}");
     assert_passed(&out, &report);
@@ -503,7 +504,8 @@ fn django_clean(engine: Engine) {
     let shell = ["manage.py", "shell", "-c", "from inventory.models import Item; print(Item.objects.filter(unit='piece').count(), Item.objects.get(sku='HAM-001').name)"];
     let shell: Vec<String> = shell.iter().map(|s| s.to_string()).collect();
     let got = d.python_ok(&d.checkout(), &shell, &d.test_copy_url(), &[]);
-    assert_eq!(got.trim(), "6 Claw hammer, 16 oz");
+    // Django 5.2's shell may first say how many objects it imported: judge the last line.
+    assert_eq!(got.trim().lines().last(), Some("6 Claw hammer, 16 oz"), "{got}");
     d.done("clean");
 }
 
@@ -521,7 +523,8 @@ WHERE \"id\" NOT IN (SELECT min(\"id\") FROM \"inventory_item\" GROUP BY \"sku\"
     let edited = d.edited(&decide_todo(&script, decision));
     let (out, report) = d.rehearse(&["--script", edited.to_str().unwrap()]);
     assert_passed(&out, &report);
-    let rows = d.query_test_copy("SELECT sku FROM inventory_item WHERE sku LIKE '%-%-%' OR sku LIKE 'TAP-100-%' ORDER BY id");
+    let rows =
+        d.query_test_copy("SELECT sku FROM inventory_item WHERE sku LIKE '%-%-%' OR sku LIKE 'TAP-100-%' ORDER BY id");
     assert_eq!(rows, [["GLV-M-5"], ["TAP-100-7"]]);
     d.done("duplicates");
 }
@@ -564,7 +567,15 @@ fn alembic_nulls(engine: Engine) {
     assert_passed(&out, &report);
     assert_eq!(finding(&report, "column_nullability_changed", "customer")["verdict"], "auto");
     let rows = d.query_test_copy("SELECT email FROM customer ORDER BY id");
-    assert_eq!(rows, [["ada@example.org"], ["customer-2@unknown.invalid"], ["customer-3@unknown.invalid"], ["billing@ohara.example"]]);
+    assert_eq!(
+        rows,
+        [
+            ["ada@example.org"],
+            ["customer-2@unknown.invalid"],
+            ["customer-3@unknown.invalid"],
+            ["billing@ohara.example"]
+        ]
+    );
     d.done("nulls");
 }
 
@@ -660,7 +671,10 @@ fn a_sqlite_rebuild_keeps_the_autoincrement_high_water_mark() {
     let Some(d) = Deployment::new(Framework::Django, Engine::Sqlite, "clean") else { return };
     // The newest item was deleted on live: AUTOINCREMENT promises its id is never reused.
     let live = d.live.path.clone().unwrap();
-    rusqlite::Connection::open(&live).unwrap().execute_batch("DELETE FROM inventory_item WHERE sku = 'MISC-1'").unwrap();
+    rusqlite::Connection::open(&live)
+        .unwrap()
+        .execute_batch("DELETE FROM inventory_item WHERE sku = 'MISC-1'")
+        .unwrap();
     let (out, report) = d.rehearse(&[]);
     assert_passed(&out, &report);
     let seq = d.query_test_copy("SELECT seq FROM sqlite_sequence WHERE name = 'inventory_item'");

@@ -135,16 +135,28 @@ impl Engine for Sqlite {
         Ok(Cloned { test_copy: Box::new(Sqlite::at(copy, Access::ReadWrite)), backup })
     }
 
+    /// In a folder of its own, emptied on every run: a schema command may leave files beside the
+    /// database (pydal's *.table files), which must not make the next run believe tables exist.
     fn scratch(&self, workdir: &Path) -> anyhow::Result<Box<dyn Engine>> {
-        let path = workdir.join("scratch-target.sqlite");
-        let _ = std::fs::remove_file(&path);
+        let dir = workdir.join("scratch");
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("cannot empty {}", dir.display()))?;
+        }
+        fsutil::private_dir(&dir)?;
+        let path = dir.join("scratch-target.sqlite");
         rusqlite::Connection::open(&path)?;
         fsutil::private_file(&path)?;
         Ok(Box::new(Sqlite::at(path, Access::ReadWrite)))
     }
 
+    /// Removes the scratch file (what a schema command left beside it goes at the next run).
     fn drop_scratch(&self) -> anyhow::Result<()> {
-        let _ = std::fs::remove_file(&self.path);
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.path.display()));
+        }
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::remove_dir(dir); // only when empty
+        }
         Ok(())
     }
 
