@@ -2,6 +2,7 @@
 //! that to live. The library holds every stage of the pipeline (DESIGN.md); `src/cmd/` only
 //! parses arguments and calls it.
 
+pub mod bookkeeping;
 pub mod bundle;
 pub mod checkout;
 pub mod cmd;

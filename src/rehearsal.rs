@@ -14,7 +14,7 @@ use crate::record::{self, Record};
 use crate::report::{Rehearsal, Report, Status};
 use crate::runner::{self, RunError};
 use crate::schema::sha256_hex;
-use crate::{checkout, diff, fsutil, script, sqltext, target, verify};
+use crate::{bookkeeping, checkout, diff, fsutil, script, sqltext, target, verify};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -59,7 +59,7 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
     };
     let hints = load_hints(cfg, &code_dir)?;
     say("reading the schema the new code expects");
-    let target = target::target_schema(&cfg.schema, &code_dir, live.as_ref(), &cfg.workdir)?;
+    let (target, records) = target::target_schema(&cfg.schema, &code_dir, live.as_ref(), &cfg.workdir)?;
 
     // The test copy: live is only read here.
     say(&format!("cloning {} into its test copy", live.describe()));
@@ -74,6 +74,7 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
         Prober { conn: conn.as_mut(), dialect, current: &current, hints: &hints, samples: cfg.samples }.probe(&plan)?;
     let findings: Vec<Finding> =
         plan.changes.iter().zip(&evidence).map(|(c, e)| findings::judge(c, e, &hints)).collect();
+    let records = bookkeeping::statements(conn.as_mut(), dialect, &records, &current, &target)?;
 
     let generated = script::render(&script::Inputs {
         dialect,
@@ -82,6 +83,7 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
         diff: &plan,
         findings: &findings,
         hints: &hints,
+        records: &records,
     })?;
     let generated_path = cfg.workdir.join("migration.sql");
     // The sysadmin's edit is read first, and the generated script never overwrites it (the next

@@ -40,6 +40,8 @@ struct Ctx {
     index_adds: Vec<Op>,
     fk_adds: Vec<Op>,
     drops: Vec<DropTable>,
+    /// Framework migration records brought in line with the new code's (crate::bookkeeping).
+    records: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -241,6 +243,9 @@ struct Rebuild {
     insert: Vec<Fill>,
     indexes: Vec<String>,
     triggers: Vec<String>,
+    /// AUTOINCREMENT: `sqlite_sequence` names (as literals) of the old and the new table, so the
+    /// high-water mark survives the rebuild (ids of deleted rows are never handed out again).
+    sequence: Option<(String, String)>,
 }
 
 #[derive(Serialize)]
@@ -257,6 +262,8 @@ pub struct Inputs<'a> {
     pub diff: &'a Diff,
     pub findings: &'a [Finding],
     pub hints: &'a Hints,
+    /// Statements from crate::bookkeeping, each with its comment line.
+    pub records: &'a [String],
 }
 
 fn tera() -> anyhow::Result<tera::Tera> {
@@ -300,6 +307,7 @@ pub fn render(inp: &Inputs) -> anyhow::Result<String> {
         index_adds: vec![],
         fk_adds: vec![],
         drops: vec![],
+        records: inp.records.to_vec(),
     };
     for f in inp.findings {
         match f.kind {
@@ -639,7 +647,9 @@ fn sqlite_section(inp: &Inputs, t: &Table, fs: &[&Finding]) -> Section {
         };
         insert.push(Fill { q: q(&c.name), expr, todo });
     }
-    let q_new = q(&format!("{}__rehearse_new", t.name));
+    let new_name = format!("{}__rehearse_new", t.name);
+    let q_new = q(&new_name);
+    let sequence = t.columns.iter().any(|c| c.auto_increment).then(|| (d.literal(&t.name), d.literal(&new_name)));
     s.rebuild = Some(Rebuild {
         q_table: q(&t.name),
         create_sql: t.create_sql.as_deref().and_then(|sql| rename_in_create(sql, &q_new)),
@@ -649,6 +659,7 @@ fn sqlite_section(inp: &Inputs, t: &Table, fs: &[&Finding]) -> Section {
         insert,
         indexes: index_sql(t, d),
         triggers: t.triggers.clone(),
+        sequence,
     });
     s
 }

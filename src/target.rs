@@ -2,21 +2,23 @@
 //! from its own schema command run in the checkout against a scratch database, or from a snapshot.
 //! The scratch database is always of the live engine and is dropped afterwards.
 
+use crate::bookkeeping::{self, Records};
 use crate::config::SchemaSource;
 use crate::engine::Engine;
 use crate::schema::Schema;
 use anyhow::{bail, Context};
 use std::path::Path;
 
-/// Read the target schema. `code_dir` is the checkout (or the config folder without `app`).
+/// Read the target schema, and the migration records the new code's tooling wrote beside it.
+/// `code_dir` is the checkout (or the config folder without `app`).
 pub fn target_schema(
     source: &SchemaSource,
     code_dir: &Path,
     live: &dyn Engine,
     workdir: &Path,
-) -> anyhow::Result<Schema> {
+) -> anyhow::Result<(Schema, Records)> {
     if let SchemaSource::Snapshot(path) = source {
-        return load_snapshot(path);
+        return Ok((load_snapshot(path)?, Records::default()));
     }
     let scratch = live.scratch(workdir)?;
     let result = (|| {
@@ -52,7 +54,10 @@ pub fn target_schema(
             }
             SchemaSource::Snapshot(_) => unreachable!("handled above"),
         }
-        scratch.connect()?.introspect()
+        let mut conn = scratch.connect()?;
+        let schema = conn.introspect()?;
+        let records = bookkeeping::read(conn.as_mut(), live.dialect(), &schema)?;
+        Ok((schema, records))
     })();
     let _ = scratch.drop_scratch();
     result
