@@ -576,3 +576,44 @@ fn bad_flags_are_usage_errors() {
         assert!(!out.panicked(), "{args:?}");
     }
 }
+
+#[test]
+fn man_pages_and_completions_cover_every_command() {
+    let bin = env!("CARGO_BIN_EXE_rehearse");
+    let help = std::process::Command::new(bin).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    // The commands as --help lists them (indented name, then its summary).
+    let commands: Vec<String> = help
+        .split("Commands:")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        // A command's line starts with two spaces and its name; wrapped summaries start deeper.
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(commands.len() >= 10 && commands.contains(&"run".to_string()), "{commands:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(bin).args(["generate", "man", "--dir"]).arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let main_page = std::fs::read_to_string(dir.path().join("rehearse.1")).unwrap();
+    for c in &commands {
+        let page = std::fs::read_to_string(dir.path().join(format!("rehearse-{c}.1")))
+            .unwrap_or_else(|e| panic!("no man page for {c}: {e}"));
+        assert!(page.contains(".TH"), "{c}: not a man page");
+        assert!(main_page.contains(c.as_str()), "rehearse.1 does not list {c}");
+    }
+
+    let out = std::process::Command::new(bin).args(["generate", "completions", "bash"]).output().unwrap();
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    for c in &commands {
+        assert!(script.contains(c.as_str()), "bash completion lacks {c}");
+    }
+    let out = std::process::Command::new(bin).args(["generate", "completions", "tcsh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "an unknown shell is a usage error");
+}

@@ -5,6 +5,7 @@ pub mod apply;
 pub mod bundle;
 pub mod demo;
 pub mod diff;
+pub mod generate;
 pub mod live;
 pub mod report;
 pub mod run;
@@ -50,6 +51,8 @@ pub enum Command {
     Bundle(bundle::Args),
     /// On an SQLite client: upgrade the database (and program folder) from a bundle, or roll back
     Apply(apply::Args),
+    /// Write the man pages or print shell completions
+    Generate(generate::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -64,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Recover(a) => live::recover(a),
         Command::Bundle(a) => bundle::run(a),
         Command::Apply(a) => apply::run(a),
+        Command::Generate(a) => generate::run(a),
     }
 }
 

@@ -298,7 +298,7 @@ pub fn check_source(def: &str) -> String {
     let mut i = 0;
     while i < e.len() {
         if let Some((rewritten, used)) = in_list(&e[i..]) {
-            let start_ok = i == 0 || e[..i].ends_with(|c: char| c == '(' || c == ' ');
+            let start_ok = i == 0 || e[..i].ends_with(['(', ' ']);
             if start_ok {
                 out.push_str(&rewritten);
                 i += used;
@@ -326,8 +326,8 @@ pub fn check_source(def: &str) -> String {
 /// `col::text = ANY (ARRAY['a'::character varying, ...]::text[])` at the start of `e` as
 /// `col IN ('a', ...)` (`<> ALL`: `NOT IN`), with the bytes consumed.
 fn in_list(e: &str) -> Option<(String, usize)> {
-    let ident_end = if e.starts_with('"') {
-        e[1..].find('"')? + 2
+    let ident_end = if let Some(quoted) = e.strip_prefix('"') {
+        quoted.find('"')? + 2
     } else {
         let n = e.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(e.len());
         if n == 0 || e.as_bytes()[0].is_ascii_digit() {
