@@ -37,7 +37,7 @@ pub fn map_type(from: Dialect, to: Dialect, t: &Table, c: &Column, fits_i32: boo
         return (c.data_type.clone(), None);
     }
     let ty = bare(&c.data_type).to_ascii_lowercase();
-    let base = ty.split('(').next().unwrap_or("").trim().to_string();
+    let base = ty.split(['(', ' ']).next().unwrap_or("").trim().to_string();
     let unsigned = ty.ends_with(" unsigned") || ty.contains(" unsigned ");
     let fam = super::values::family(from, c);
     let note = |what: String| Some(format!("{}.{}: {what}", t.name, c.name));
@@ -143,6 +143,10 @@ pub fn map_type(from: Dialect, to: Dialect, t: &Table, c: &Column, fits_i32: boo
             ),
         },
         Dialect::Sqlite => match fam {
+            Family::Integer if base == "bigint" && unsigned => (
+                "text".into(),
+                note("bigint unsigned kept as text in SQLite: values above 2^63-1 do not fit its integers".into()),
+            ),
             Family::Integer => {
                 let ty = match base.as_str() {
                     "smallint" | "bigint" => base.as_str(),
@@ -266,6 +270,20 @@ pub fn target_schema(
             if to != Dialect::Postgres {
                 nt.primary_key_name = None;
             }
+            if to == Dialect::Mysql {
+                // MySQL allows one AUTO_INCREMENT column, and it must be a key: the primary key's.
+                let keyed = match nt.primary_key.as_slice() {
+                    [pk] => Some(pk.clone()),
+                    _ => None,
+                };
+                for c in nt.columns.iter_mut().filter(|c| c.auto_increment && Some(&c.name) != keyed.as_ref()) {
+                    c.auto_increment = false;
+                    notes.push(format!(
+                        "{}.{}: no longer generated (MySQL allows one AUTO_INCREMENT column, the primary key)",
+                        t.name, c.name
+                    ));
+                }
+            }
         }
         if !nt.triggers.is_empty() {
             notes.push(format!("{}: {} trigger(s) not copied", t.name, nt.triggers.len()));
@@ -350,7 +368,8 @@ pub fn create_table(d: Dialect, t: &Table) -> String {
         return sql.clone();
     }
     let mut parts: Vec<String> = t.columns.iter().map(|c| format!("  {}", column_ddl(d, t, c))).collect();
-    if !t.primary_key.is_empty() && !(d == Dialect::Sqlite && sqlite_rowid(t).is_some()) {
+    let inline_key = d == Dialect::Sqlite && sqlite_rowid(t).is_some();
+    if !t.primary_key.is_empty() && !inline_key {
         let name = if d == Dialect::Postgres { named(d, &t.primary_key_name) } else { String::new() };
         parts.push(format!("  {name}PRIMARY KEY ({})", list(d, &t.primary_key)));
     }

@@ -55,7 +55,7 @@ pub fn is_number(s: &str) -> bool {
 }
 
 fn is_hex(s: &str) -> bool {
-    s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit())
+    s.len().is_multiple_of(2) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// A timestamp without its UTC marker (`+00`, `+00:00`, `Z`): MySQL and MariaDB take none.
@@ -139,7 +139,8 @@ pub fn canonical(fam: Family, v: &str) -> String {
     match fam {
         Family::Integer | Family::Decimal => canonical_decimal(v),
         Family::Float => match v.trim().parse::<f64>() {
-            Ok(f) if f == 0.0 => "0".into(),
+            // -0 and 0 are one value.
+            Ok(0.0) => "0".into(),
             Ok(f) => f.to_string(),
             Err(_) => v.to_string(),
         },
