@@ -36,6 +36,44 @@ pub struct Options {
     pub batch: usize,
     /// Show per-table progress on stderr (only when it is a terminal).
     pub progress: bool,
+    /// Text columns that become jsonb on a PostgreSQL target.
+    pub json_columns: JsonColumns,
+}
+
+/// `--json-columns`: which text columns become jsonb on a PostgreSQL target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonColumns {
+    None,
+    /// Every text column of a created table whose non-NULL values are all JSON objects or arrays
+    /// (and at least one value is): a column of plain numbers or words stays text.
+    Auto,
+    /// These `table.column`s, whatever they hold (a value that is not JSON fails the copy).
+    Listed(Vec<(String, String)>),
+}
+
+impl std::str::FromStr for JsonColumns {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<JsonColumns, String> {
+        match s {
+            "none" => Ok(JsonColumns::None),
+            "auto" => Ok(JsonColumns::Auto),
+            list => list
+                .split(',')
+                .map(|tc| match tc.trim().split_once('.') {
+                    Some((t, c)) if !t.is_empty() && !c.is_empty() => Ok((t.to_string(), c.to_string())),
+                    _ => Err(format!("{tc:?} is not table.column: use auto, none or a list like t.c,u.d")),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(JsonColumns::Listed),
+        }
+    }
+}
+
+/// A JSON document (object or array), not a scalar that merely parses as JSON.
+fn is_json_document(v: &str) -> bool {
+    let t = v.trim_start();
+    (t.starts_with('{') || t.starts_with('[')) && serde_json::from_str::<serde::de::IgnoredAny>(v).is_ok()
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -346,6 +384,10 @@ pub fn copy(opts: &Options) -> anyhow::Result<Outcome> {
     if opts.batch == 0 {
         return Err(UsageError("--batch must be at least 1".into()).into());
     }
+    let to_postgres = ["postgres:", "postgresql:"].iter().any(|p| opts.to.starts_with(p));
+    if opts.json_columns != JsonColumns::None && !to_postgres {
+        return Err(UsageError("--json-columns needs a PostgreSQL target (--to postgres://...)".into()).into());
+    }
     let from = endpoint(&opts.from, Access::ReadOnly, "from")?;
     if let (Endpoint::Dir(p), true) = (&from, true) {
         if !p.join(dir::SCHEMA_FILE).exists() {
@@ -443,6 +485,14 @@ pub fn copy(opts: &Options) -> anyhow::Result<Outcome> {
         None => schema.clone(),
     };
 
+    if let JsonColumns::Listed(list) = &opts.json_columns {
+        for (t, c) in list {
+            if schema.table(t).and_then(|t| t.column(c)).is_none() {
+                return Err(UsageError(format!("--json-columns: the copy has no column {t}.{c}")).into());
+            }
+        }
+    }
+
     // Tables first, with their primary keys only; existing tables are emptied when asked.
     let mut created = Vec::new();
     match (&mut dst, &existing) {
@@ -491,7 +541,28 @@ pub fn copy(opts: &Options) -> anyhow::Result<Outcome> {
         if let Some(ex) = existing.as_ref().and_then(|s| s.table(&st.name)) {
             tcols.columns = st.columns.iter().filter_map(|c| ex.column(&c.name).cloned()).collect();
         }
-        let fams: Vec<Family> = st.columns.iter().map(|c| values::family(from_d, c)).collect();
+        // Columns that may become jsonb are hashed as JSON on both sides whatever they end as.
+        let json: Vec<bool> = st
+            .columns
+            .iter()
+            .zip(&tcols.columns)
+            .map(|(c, tc)| {
+                created.contains(&st.name)
+                    && Family::of(&tc.data_type) == Family::Text
+                    && match &opts.json_columns {
+                        JsonColumns::None => false,
+                        JsonColumns::Auto => true,
+                        JsonColumns::Listed(l) => l.iter().any(|(t, col)| t == &st.name && col == &c.name),
+                    }
+            })
+            .collect();
+        let mut json_ok: Vec<Option<bool>> = vec![None; json.len()];
+        let fams: Vec<Family> = st
+            .columns
+            .iter()
+            .zip(&json)
+            .map(|(c, j)| if *j { Family::Json } else { values::family(from_d, c) })
+            .collect();
         let started = Instant::now();
         let mut progress = Progress::new(opts.progress);
         let mut sum = Checksum::default();
@@ -502,6 +573,11 @@ pub fn copy(opts: &Options) -> anyhow::Result<Outcome> {
                 read(&mut src, st, opts.batch, &mut |page| {
                     for r in &page {
                         sum.add(&fams, r);
+                        for (i, v) in r.iter().enumerate() {
+                            if let (true, Some(v), None | Some(true)) = (json[i], v, json_ok[i]) {
+                                json_ok[i] = Some(is_json_document(v));
+                            }
+                        }
                     }
                     for sql in inserts(d, &tcols, &page)? {
                         conn.execute_batch(&sql).map_err(|e| anyhow::anyhow!("copying table {}: {e:#}", st.name))?;
@@ -510,6 +586,22 @@ pub fn copy(opts: &Options) -> anyhow::Result<Outcome> {
                     Ok(())
                 })?;
                 conn.execute_batch("COMMIT")?;
+                let listed = matches!(opts.json_columns, JsonColumns::Listed(_));
+                for (i, c) in st.columns.iter().enumerate().filter(|(i, _)| json[*i]) {
+                    if !listed && json_ok[i] != Some(true) {
+                        continue;
+                    }
+                    let qc = d.quote(&c.name);
+                    let sql =
+                        format!("ALTER TABLE {} ALTER COLUMN {qc} TYPE jsonb USING {qc}::jsonb", d.quote(&st.name));
+                    match conn.execute_batch(&sql) {
+                        Ok(()) => notes.push(format!("{}.{}: text holding JSON became jsonb", st.name, c.name)),
+                        Err(e) if listed => anyhow::bail!("--json-columns {}.{}: {e:#}", st.name, c.name),
+                        Err(e) => {
+                            notes.push(format!("{}.{}: kept as text, jsonb refused a value: {e:#}", st.name, c.name))
+                        }
+                    }
+                }
             }
             Side::Dir(p) => {
                 let mut w = dir::Writer::create(p, &st.name)?;

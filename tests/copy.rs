@@ -98,8 +98,14 @@ fn sqlite_to_postgres_keeps_values_and_restarts_the_identity_after_the_largest_i
     let dir = Temp::new("copy-sqlite-pg");
     let src = sqlite_source(&dir);
     let db = Db::new(&pg);
-    let out = copy(&["--from", &src, "--to", &db.url(), "--batch", "2"], &dir);
+    let out = copy(&["--from", &src, "--to", &db.url(), "--batch", "2", "--json-columns", "auto"], &dir);
     assert_verified(&out, &["org", "vol"]);
+    // Text holding only JSON documents became jsonb; text holding words did not.
+    assert_eq!(
+        db.rows("SELECT column_name, data_type FROM information_schema.columns WHERE table_name IN ('org', 'vol') AND data_type IN ('jsonb', 'text') ORDER BY 1"),
+        vec![row(&["meta", "jsonb"]), row(&["note", "text"])]
+    );
+    assert!(out.stdout.contains("org.meta: text holding JSON became jsonb"), "{}", out.stdout);
     assert_eq!(
         db.rows("SELECT id, name, price, at, ok, encode(data, 'hex'), meta FROM org ORDER BY id"),
         vec![
@@ -293,6 +299,11 @@ fn a_copy_onto_itself_is_refused_and_bad_urls_are_usage_errors() {
     assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.describe());
     let out = copy(&["--from", &src, "--to", "ftp://x/y"], &dir);
     assert_eq!(out.code, Some(2), "{}", out.describe());
+    let elsewhere = dir.path().join("never.db");
+    let out =
+        copy(&["--from", &src, "--to", &format!("sqlite://{}", elsewhere.display()), "--json-columns", "auto"], &dir);
+    assert_eq!(out.code, Some(2), "{}", out.describe());
+    assert!(!elsewhere.exists(), "a usage error creates nothing");
     if let Some(pg) = server_for(Engine::Postgres) {
         let db = Db::new(&pg);
         let out = copy(&["--from", &db.url(), "--to", &db.url()], &dir);

@@ -26,14 +26,25 @@ pub struct Args {
     /// Rows per page read from the source and per INSERT
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub batch: usize,
+    /// PostgreSQL target: text columns to turn into jsonb: auto (those holding only JSON objects or
+    /// arrays), none, or a list table.column,...
+    #[arg(long, default_value = "none", value_name = "auto|none|T.C,...")]
+    pub json_columns: copy::JsonColumns,
     /// Print the result as JSON on stdout
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub format: String,
 }
 
 pub fn run(a: Args) -> anyhow::Result<i32> {
-    let opts =
-        Options { from: a.from, to: a.to, tables: a.tables, truncate: a.truncate, batch: a.batch, progress: true };
+    let opts = Options {
+        from: a.from,
+        to: a.to,
+        tables: a.tables,
+        truncate: a.truncate,
+        batch: a.batch,
+        progress: true,
+        json_columns: a.json_columns,
+    };
     let outcome = copy::copy(&opts)?;
     if a.format == "json" {
         let v = serde_json::json!({ "verified": outcome.verified(), "tables": outcome.tables, "notes": outcome.notes });
