@@ -497,6 +497,11 @@ pub fn copy(opts: &Options) -> anyhow::Result<Outcome> {
     let mut created = Vec::new();
     match (&mut dst, &existing) {
         (Side::Db { conn, d }, Some(ex)) => {
+            // Referencing tables are emptied before the tables they reference.
+            for t in schema.fk_order().iter().rev().filter(|t| full.contains(&t.name)) {
+                conn.execute_batch(&format!("DELETE FROM {}", d.quote(&t.name)))
+                    .map_err(|e| anyhow::anyhow!("--truncate: emptying table {}: {e:#}", t.name))?;
+            }
             for t in &target.tables {
                 match ex.table(&t.name) {
                     None => {
@@ -511,9 +516,6 @@ pub fn copy(opts: &Options) -> anyhow::Result<Outcome> {
                                 t.name,
                                 c.name
                             );
-                        }
-                        if full.contains(&t.name) {
-                            conn.execute_batch(&format!("DELETE FROM {}", d.quote(&t.name)))?;
                         }
                     }
                 }

@@ -310,3 +310,34 @@ fn a_copy_onto_itself_is_refused_and_bad_urls_are_usage_errors() {
         assert_eq!(out.code, Some(5), "{}", out.describe());
     }
 }
+
+/// Regression guard for the checksum: a value the target rounds on the way in (MySQL keeps two
+/// decimals of 1.234 without an error) must fail verification, not pass as a count match.
+#[test]
+fn a_value_the_target_rounds_fails_verification_with_exit_4() {
+    let Some(my) = server_for(Engine::Mysql) else { return };
+    let dir = Temp::new("copy-rounded");
+    let path = dir.path().join("p.db");
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch(
+        "CREATE TABLE p(id integer PRIMARY KEY, amount numeric(10,2)); INSERT INTO p VALUES (1, 1.5), (2, 1.234);",
+    )
+    .unwrap();
+    let dst = Db::new(&my);
+    let out = copy(&["--from", &format!("sqlite://{}", path.display()), "--to", &dst.url()], &dir);
+    assert_eq!(out.code, Some(4), "{}", out.describe());
+    assert!(out.stdout.contains("NO: values differ"), "{}", out.describe());
+}
+
+#[test]
+fn truncate_empties_referencing_tables_first_on_postgres() {
+    let Some(pg) = server_for(Engine::Postgres) else { return };
+    let dir = Temp::new("copy-truncate-pg");
+    let src = sqlite_source(&dir);
+    let db = Db::new(&pg);
+    assert_verified(&copy(&["--from", &src, "--to", &db.url()], &dir), &["org", "vol"]);
+    let refused = copy(&["--from", &src, "--to", &db.url()], &dir);
+    assert_eq!(refused.code, Some(5), "{}", refused.describe());
+    assert_verified(&copy(&["--from", &src, "--to", &db.url(), "--truncate"], &dir), &["org", "vol"]);
+    assert_eq!(db.rows("SELECT count(*) FROM vol"), vec![row(&["3"])]);
+}
