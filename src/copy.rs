@@ -217,25 +217,32 @@ fn read_db(
     let qt = d.quote(&t.name);
     let exprs: Vec<String> = t.columns.iter().map(|c| values::select_expr(d, c)).collect();
     let select = format!("SELECT {} FROM {qt}", exprs.join(", "));
+    // Keyset pages need a key whose order the engine compares the same way in ORDER BY and `>`:
+    // integers everywhere; text, decimals and times on the servers (SQLite columns may mix types).
     let keyset = match t.primary_key.as_slice() {
-        [pk] => t
-            .columns
-            .iter()
-            .position(|c| &c.name == pk && Family::of(&c.data_type) == Family::Integer)
-            .map(|i| (i, d.quote(pk))),
+        [pk] => t.columns.iter().position(|c| {
+            &c.name == pk
+                && match Family::of(&c.data_type) {
+                    Family::Integer => true,
+                    Family::Text | Family::Decimal | Family::Temporal => d != Dialect::Sqlite,
+                    _ => false,
+                }
+        }),
         _ => None,
     };
-    if let Some((i, qpk)) = keyset {
+    if let Some(i) = keyset {
+        let qpk = d.quote(&t.columns[i].name);
+        let integer = Family::of(&t.columns[i].data_type) == Family::Integer;
         let mut last: Option<String> = None;
         loop {
             let cond = last.as_ref().map(|v| format!(" WHERE {qpk} > {v}")).unwrap_or_default();
             let page = conn.query(&format!("{select}{cond} ORDER BY {qpk} LIMIT {batch}"))?;
             let n = page.len();
             if let Some(v) = page.last().and_then(|r| r[i].clone()) {
-                if !values::is_number(&v) {
+                if integer && !values::is_number(&v) {
                     anyhow::bail!("table {}: key value {v:?} is not an integer", t.name);
                 }
-                last = Some(v);
+                last = Some(if integer { v } else { d.literal(&v) });
             }
             if n > 0 {
                 f(page)?;

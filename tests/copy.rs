@@ -136,7 +136,11 @@ fn pg_source(pg: &Server) -> Db {
            ({}, 1234.500, '2024-05-06 07:08:09.5+02', '2024-05-06 07:08:09.123', true, '\\x00ff'::bytea, '{{\"b\": [true, null], \"a\": 1}}'), \
            ('empty', NULL, NULL, NULL, false, NULL, NULL), \
            ('tiny', 0.001, '1999-12-31 23:59:59+00', '2000-01-01 00:00:00', true, ''::bytea, '\"s\"');
-         INSERT INTO vol(id, org_id, note) VALUES (1, 1, 'a'), (2, NULL, NULL), (3, 3, 'tab\there');",
+         INSERT INTO vol(id, org_id, note) VALUES (1, 1, 'a'), (2, NULL, NULL), (3, 3, 'tab\there');
+         CREATE TABLE code(code varchar(10) PRIMARY KEY, label text);
+         INSERT INTO code SELECT 'c' || lpad(i::text, 3, '0'), 'label ' || i FROM generate_series(1, 25) i;
+         CREATE TABLE nokey(a integer, b text);
+         INSERT INTO nokey SELECT i % 3, 'x' FROM generate_series(1, 25) i;",
         "'O''Brien \"quoted\" \\ é✓ 日本'"
     ));
     db
@@ -148,8 +152,17 @@ fn postgres_to_mysql_keeps_values_in_utc_and_restarts_auto_increment() {
     let dir = Temp::new("copy-pg-my");
     let src = pg_source(&pg);
     let dst = Db::new(&my);
-    let out = copy(&["--from", &src.url(), "--to", &dst.url()], &dir);
-    assert_verified(&out, &["org", "vol"]);
+    // Small pages: keyset on an integer and on a text key, OFFSET pages on a table without a key.
+    let out = copy(&["--from", &src.url(), "--to", &dst.url(), "--batch", "4"], &dir);
+    assert_verified(&out, &["org", "vol", "code", "nokey"]);
+    assert_eq!(
+        dst.rows("SELECT count(*), count(DISTINCT code), max(code) FROM code"),
+        vec![row(&["25", "25", "c025"])]
+    );
+    assert_eq!(
+        dst.rows("SELECT a, count(*) FROM nokey GROUP BY a ORDER BY a"),
+        vec![row(&["0", "8"]), row(&["1", "9"]), row(&["2", "8"])]
+    );
     assert!(
         out.stdout.contains("timestamptz becomes datetime"),
         "the loss of the time zone is reported: {}",
@@ -235,12 +248,12 @@ fn postgres_through_a_folder_back_to_postgres_is_equal_to_the_source() {
     let src = pg_source(&pg);
     let folder = dir.path().join("extract");
     let to_dir = format!("dir:{}", folder.display());
-    let out = copy(&["--from", &src.url(), "--to", &to_dir], &dir);
-    assert_verified(&out, &["org", "vol"]);
+    let out = copy(&["--from", &src.url(), "--to", &to_dir, "--batch", "7"], &dir);
+    assert_verified(&out, &["org", "vol", "code", "nokey"]);
     assert!(folder.join("schema.yaml").exists() && folder.join("org.jsonl").exists());
     let dst = Db::new(&pg);
-    let out = copy(&["--from", &to_dir, "--to", &dst.url()], &dir);
-    assert_verified(&out, &["org", "vol"]);
+    let out = copy(&["--from", &to_dir, "--to", &dst.url(), "--batch", "3"], &dir);
+    assert_verified(&out, &["org", "vol", "code", "nokey"]);
     assert_no_diff(&src.url(), &dst.url(), &dir);
     let q = "SELECT id, name, price, at, local, ok, data, doc, code FROM org ORDER BY id";
     assert_eq!(src.rows(q), dst.rows(q));
