@@ -331,6 +331,32 @@ fn inserts(d: Dialect, t: &Table, rows: &[Row]) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
+/// PostgreSQL's fast path: `COPY t (cols) FROM STDIN` and the page in COPY text format.
+fn pg_copy(t: &Table, rows: &[Row]) -> anyhow::Result<(String, Vec<u8>)> {
+    let d = Dialect::Postgres;
+    let fams: Vec<Family> = t.columns.iter().map(|c| values::family(d, c)).collect();
+    let sql = format!(
+        "COPY {} ({}) FROM STDIN",
+        d.quote(&t.name),
+        t.columns.iter().map(|c| d.quote(&c.name)).collect::<Vec<_>>().join(", ")
+    );
+    let mut data = String::new();
+    for r in rows {
+        for (i, (v, fam)) in r.iter().zip(&fams).enumerate() {
+            if i > 0 {
+                data.push('\t');
+            }
+            match v {
+                None => data.push_str("\\N"),
+                Some(v) => values::copy_text(*fam, v, &mut data)
+                    .map_err(|e| anyhow::anyhow!("{}.{}: {e}", t.name, t.columns[i].name))?,
+            }
+        }
+        data.push('\n');
+    }
+    Ok((sql, data.into_bytes()))
+}
+
 /// Progress on stderr, only when it is a terminal: a line per table, rewritten in place.
 struct Progress {
     on: bool,
@@ -588,8 +614,14 @@ pub fn copy(opts: &Options) -> anyhow::Result<Outcome> {
                             }
                         }
                     }
-                    for sql in inserts(d, &tcols, &page)? {
-                        conn.execute_batch(&sql).map_err(|e| anyhow::anyhow!("copying table {}: {e:#}", st.name))?;
+                    if d == Dialect::Postgres {
+                        let (sql, data) = pg_copy(&tcols, &page)?;
+                        conn.copy_in(&sql, data).map_err(|e| anyhow::anyhow!("copying table {}: {e:#}", st.name))?;
+                    } else {
+                        for sql in inserts(d, &tcols, &page)? {
+                            conn.execute_batch(&sql)
+                                .map_err(|e| anyhow::anyhow!("copying table {}: {e:#}", st.name))?;
+                        }
                     }
                     progress.show(&st.name, sum.rows, false);
                     Ok(())

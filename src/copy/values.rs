@@ -91,6 +91,38 @@ pub fn literal(d: Dialect, fam: Family, v: &str) -> anyhow::Result<String> {
     })
 }
 
+/// Append `v` to a PostgreSQL COPY text-format line, for a column of family `fam`.
+pub fn copy_text(fam: Family, v: &str, out: &mut String) -> anyhow::Result<()> {
+    let v = match (fam, truthy(v)) {
+        (Family::Boolean, Some(b)) => {
+            if b {
+                "t"
+            } else {
+                "f"
+            }
+        }
+        (Family::Binary, _) => {
+            if !is_hex(v) {
+                anyhow::bail!("a binary value is not hex text ({} characters)", v.len());
+            }
+            out.push_str("\\\\x");
+            out.push_str(v);
+            return Ok(());
+        }
+        _ => v,
+    };
+    for ch in v.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    Ok(())
+}
+
 /// `12.500` is `12.5`, `3.0` is `3`, `+1` is `1`, `-0` is `0`.
 fn canonical_decimal(v: &str) -> String {
     let t = v.trim();
@@ -230,6 +262,19 @@ mod tests {
         three.add(&f, &vec![Some("".into()), None]);
         three.add(&f, &b);
         assert_ne!(one, three);
+    }
+
+    #[test]
+    fn copy_text_escapes_what_the_copy_format_reads_as_control() {
+        let mut out = String::new();
+        copy_text(Family::Text, "a\tb\nc\\d\re", &mut out).unwrap();
+        assert_eq!(out, "a\\tb\\nc\\\\d\\re");
+        out.clear();
+        copy_text(Family::Binary, "00ff", &mut out).unwrap();
+        assert_eq!(out, "\\\\x00ff");
+        out.clear();
+        copy_text(Family::Boolean, "1", &mut out).unwrap();
+        assert_eq!(out, "t");
     }
 
     #[test]
