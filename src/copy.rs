@@ -559,6 +559,15 @@ pub fn copy(opts: &Options) -> anyhow::Result<Outcome> {
             if p.join(dir::SCHEMA_FILE).exists() {
                 // Tables of an earlier extract that this one does not rewrite stay described.
                 let old = dir::load_schema(p)?;
+                if old.engine != saved.engine && old.tables.iter().any(|t| saved.table(&t.name).is_none()) {
+                    return Err(Refused(format!(
+                        "dir:{} holds tables read from {}, this copy reads {}: use another folder",
+                        p.display(),
+                        old.engine,
+                        saved.engine
+                    ))
+                    .into());
+                }
                 saved.tables.extend(old.tables.into_iter().filter(|t| schema.table(&t.name).is_none()));
             }
             dir::save_schema(p, &saved)?;

@@ -194,11 +194,8 @@ fn postgres_to_mysql_keeps_values_in_utc_and_restarts_auto_increment() {
     assert_eq!(dst.rows("SELECT id FROM org WHERE name = 'new'"), vec![row(&["4"])]);
 }
 
-#[test]
-fn mysql_to_sqlite_keeps_values() {
-    let Some(my) = server_for(Engine::Mysql) else { return };
-    let dir = Temp::new("copy-my-sqlite");
-    let src = Db::new(&my);
+fn mysql_source(my: &Server) -> Db {
+    let src = Db::new(my);
     src.exec(&format!(
         "CREATE TABLE org(id int AUTO_INCREMENT PRIMARY KEY, name varchar(60) NOT NULL, price decimal(10,2), \
            at datetime(6), ok tinyint(1) DEFAULT 1, data varbinary(16), doc json, kind enum('a','b'), big bigint unsigned, \
@@ -208,6 +205,14 @@ fn mysql_to_sqlite_keeps_values() {
            (5, 'nulls', NULL, NULL, NULL, NULL, NULL, NULL, NULL);",
         "'O''Brien \"quoted\" \\\\ é✓ 日本'"
     ));
+    src
+}
+
+#[test]
+fn mysql_to_sqlite_keeps_values() {
+    let Some(my) = server_for(Engine::Mysql) else { return };
+    let dir = Temp::new("copy-my-sqlite");
+    let src = mysql_source(&my);
     let target = dir.path().join("out.db");
     let out = copy(&["--from", &src.url(), "--to", &format!("sqlite://{}", target.display())], &dir);
     assert_verified(&out, &["org"]);
@@ -233,6 +238,25 @@ fn mysql_to_sqlite_keeps_values() {
     let c = rusqlite::Connection::open(&target).unwrap();
     c.execute("INSERT INTO org(name) VALUES ('new')", []).unwrap();
     assert_eq!(c.query_row("SELECT id FROM org WHERE name = 'new'", [], |r| r.get::<_, i64>(0)).unwrap(), 6);
+}
+
+#[test]
+fn mysql_to_postgres_keeps_values_and_widens_unsigned() {
+    let (Some(pg), Some(my)) = (server_for(Engine::Postgres), server_for(Engine::Mysql)) else { return };
+    let dir = Temp::new("copy-my-pg");
+    let src = mysql_source(&my);
+    let dst = Db::new(&pg);
+    let out = copy(&["--from", &src.url(), "--to", &dst.url()], &dir);
+    assert_verified(&out, &["org"]);
+    assert_eq!(
+        dst.rows("SELECT id, name, price, at, ok, encode(data, 'hex'), doc, kind, big, pg_typeof(big)::text FROM org ORDER BY id"),
+        vec![
+            row(&["1", NAME, "12.50", "2024-01-02 03:04:05.25", "t", "00ff", "{\"a\": 1}", "b", "18446744073709551615", "numeric"]),
+            row(&["5", "nulls", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "numeric"]),
+        ]
+    );
+    dst.exec("INSERT INTO org(name) VALUES ('new')");
+    assert_eq!(dst.rows("SELECT id, ok FROM org WHERE name = 'new'"), vec![row(&["6", "t"])]);
 }
 
 fn assert_no_diff(a: &str, b: &str, cwd: &Temp) {
