@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod checkout;
 pub mod cmd;
 pub mod config;
+pub mod copy;
 pub mod demo;
 pub mod diff;
 pub mod engine;

@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod bundle;
+pub mod copy;
 pub mod demo;
 pub mod diff;
 pub mod generate;
@@ -43,6 +44,8 @@ pub enum Command {
     Report(report::Args),
     /// List the promotions recorded in live's rehearse_history table
     History(live::HistoryArgs),
+    /// Copy tables and rows between engines or to/from a folder of JSON-lines files, verified
+    Copy(copy::Args),
     /// Put live back to its pre-upgrade state (SQLite: the kept <file>.pre-upgrade)
     Rollback(live::RollbackArgs),
     /// Settle a promotion that was interrupted (crash, kill): say what state live is in
@@ -63,6 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Diff(a) => diff::run(a),
         Command::Report(a) => report::run(a),
         Command::History(a) => live::history(a),
+        Command::Copy(a) => copy::run(a),
         Command::Rollback(a) => live::rollback(a),
         Command::Recover(a) => live::recover(a),
         Command::Bundle(a) => bundle::run(a),

@@ -174,6 +174,12 @@ pub trait Connection {
     fn char_length(&self, expr: &str) -> String;
     /// `expr` as text (for value maps and samples).
     fn as_text(&self, expr: &str) -> String;
+    /// Bulk load (`rehearse copy`): run `COPY ... FROM STDIN` with `data` in the COPY text format,
+    /// returning the rows loaded. Only PostgreSQL has it; the others are loaded with INSERT.
+    fn copy_in(&mut self, copy_sql: &str, data: Vec<u8>) -> anyhow::Result<u64> {
+        let _ = data;
+        anyhow::bail!("this engine has no COPY FROM STDIN ({copy_sql}): load it with INSERT")
+    }
 }
 
 /// Choose the engine for a URL: `sqlite://PATH` (or `sqlite:PATH`), `postgres://`, `mysql://`.

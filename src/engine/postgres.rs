@@ -683,6 +683,19 @@ impl Connection for PgConn {
     fn as_text(&self, expr: &str) -> String {
         format!("({expr})::text")
     }
+
+    fn copy_in(&mut self, copy_sql: &str, data: Vec<u8>) -> anyhow::Result<u64> {
+        use futures_util::SinkExt;
+        let client = self.client();
+        self.rt
+            .block_on(async {
+                let sink = client.copy_in(copy_sql).await?;
+                futures_util::pin_mut!(sink);
+                sink.send(bytes::Bytes::from(data)).await?;
+                sink.finish().await
+            })
+            .map_err(|e| anyhow::anyhow!("{}", db_message(&e, Some(copy_sql))))
+    }
 }
 
 impl PgConn {
