@@ -45,8 +45,15 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
     record::clear(&cfg.workdir)?;
     let live = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
     let dialect = live.dialect();
-    // Reach live first (read-only), so a wrong URL or password fails before any slow step.
-    drop(live.connect()?);
+    // Reach live first (read-only), so a wrong URL or password fails before any slow step; a
+    // database without tables is far likelier a wrong URL than something to upgrade.
+    if live.connect()?.introspect()?.tables.is_empty() {
+        return Err(exit::UsageError(format!(
+            "{} has no tables: check live.url (rehearse upgrades a database that holds data)",
+            live.describe()
+        ))
+        .into());
+    }
 
     // The new code and what it expects.
     let (code_dir, commit) = match &cfg.app {

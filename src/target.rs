@@ -18,16 +18,18 @@ pub fn target_schema(
     workdir: &Path,
 ) -> anyhow::Result<(Schema, Records)> {
     if let SchemaSource::Snapshot(path) = source {
-        return Ok((load_snapshot(path)?, Records::default()));
+        return Ok((load_snapshot(path).map_err(crate::exit::usage)?, Records::default()));
     }
     let scratch = live.scratch(workdir)?;
     let result = (|| {
         match source {
             SchemaSource::Sql(rel) => {
                 let path = code_dir.join(rel);
-                let ddl = std::fs::read_to_string(&path).with_context(|| {
-                    format!("cannot read schema.sql {}: check the path inside the new code", path.display())
-                })?;
+                let ddl = std::fs::read_to_string(&path)
+                    .with_context(|| {
+                        format!("cannot read schema.sql {}: check the path inside the new code", path.display())
+                    })
+                    .map_err(crate::exit::usage)?;
                 let mut conn = scratch.connect()?;
                 // Statement by statement, so an error names its line in schema.sql.
                 for st in crate::sqltext::split(&ddl, live.dialect()) {
@@ -56,6 +58,19 @@ pub fn target_schema(
         }
         let mut conn = scratch.connect()?;
         let schema = conn.introspect()?;
+        if schema.tables.is_empty() {
+            // Every table of live would be dropped: far likelier a wrong path or a command that
+            // did nothing than the new code's intent.
+            return Err(crate::exit::UsageError(format!(
+                "the new code's schema has no tables (schema {}): check the schema source in the config",
+                match source {
+                    SchemaSource::Sql(rel) => format!("sql {rel}"),
+                    SchemaSource::Command(c) => format!("command {c:?}"),
+                    SchemaSource::Snapshot(p) => format!("snapshot {}", p.display()),
+                }
+            ))
+            .into());
+        }
         let records = bookkeeping::read(conn.as_mut(), live.dialect(), &schema)?;
         Ok((schema, records))
     })();

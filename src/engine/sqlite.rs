@@ -43,6 +43,13 @@ impl Sqlite {
             ))
             .into());
         }
+        if self.path.is_dir() {
+            return Err(crate::exit::UsageError(format!(
+                "{} is a folder, not a SQLite file: check live.url",
+                self.path.display()
+            ))
+            .into());
+        }
         // A WAL database nobody has open (no -shm): a read-only connection would create -wal and
         // -shm beside live, owned by whoever rehearsed, which can lock the application out. In
         // exclusive locking mode SQLite keeps the WAL index in memory, and as the only connection it
@@ -64,6 +71,15 @@ impl Sqlite {
         }
         // Fail here, clearly, when the file is not a database at all.
         if let Err(e) = conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())) {
+            if matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ) {
+                bail!(
+                    "SQLite file {} stayed locked by another process for 10 s ({e}): run again when its writer has finished",
+                    self.path.display()
+                );
+            }
             return Err(crate::exit::UsageError(format!(
                 "{} is not a readable SQLite database ({e}): check live.url",
                 self.path.display()
@@ -114,6 +130,15 @@ impl Engine for Sqlite {
                 bail!("the workdir {} holds the live file itself: choose another workdir", workdir.display());
             }
         }
+        // A file of the test copy's name that rehearse did not make is someone's: never replace it.
+        let mark = sidecar(&copy, ".rehearse");
+        if copy.exists() && !mark.exists() {
+            return Err(crate::exit::Refused(format!(
+                "{} exists but was not made by rehearse: move it away or choose another workdir",
+                copy.display()
+            ))
+            .into());
+        }
         let src = self.open()?;
         // Online backup into a temporary file, then rename: a half-written copy never has the
         // final name.
@@ -130,6 +155,7 @@ impl Engine for Sqlite {
         for suffix in ["", "-wal", "-shm", "-journal"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", copy.display()));
         }
+        fsutil::write_private(&mark, format!("rehearse test copy of {}\n", self.path.display()).as_bytes())?;
         std::fs::copy(&backup, &copy)?;
         fsutil::private_file(&copy)?;
         Ok(Cloned { test_copy: Box::new(Sqlite::at(copy, Access::ReadWrite)), backup })
