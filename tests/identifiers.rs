@@ -131,3 +131,50 @@ fn odd_identifiers_on_mysql() {
     check(&report, &long);
     mysql("", &format!("DROP DATABASE IF EXISTS {db}; DROP DATABASE IF EXISTS {db}upgradetest"));
 }
+
+fn psql(db: &str, sql: &str) -> String {
+    let port = std::env::var("PG_PORT").unwrap_or_else(|_| "55432".into());
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-d", db])
+        .args(["-c", sql])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn odd_identifiers_on_postgres() {
+    let Some(_) = server("REHEARSE_TEST_PG_URL") else { return };
+    let port = std::env::var("PG_PORT").unwrap_or_else(|_| "55432".into());
+    // A database name that needs quoting too, and the longest column name PostgreSQL keeps.
+    let db = format!("Idents {}", std::process::id());
+    let long = "c".repeat(63);
+    let quoted_db = format!("\"{db}\"");
+    for name in [format!("\"{db}upgradetest\""), quoted_db.clone()] {
+        psql("postgres", &format!("DROP DATABASE IF EXISTS {name}"));
+    }
+    psql("postgres", &format!("CREATE DATABASE {quoted_db}"));
+    psql(
+        &db,
+        &format!(
+            r#"CREATE TABLE "we""ird; tab" ("id" INTEGER PRIMARY KEY, "select" VARCHAR(20), "a`b c" INTEGER, "{long}" VARCHAR(50));
+               INSERT INTO "we""ird; tab" VALUES (1, 'x', 1, 'p'), (2, 'y''s', 2, 'q');"#
+        ),
+    );
+    let d = tempfile::tempdir().unwrap();
+    git_repo(
+        d.path(),
+        &format!(
+            r#"CREATE TABLE "we""ird; tab" ("id" INTEGER PRIMARY KEY, "new ""select""" VARCHAR(20), "a`b c" INTEGER, "{long}" VARCHAR(50) UNIQUE, "Ünïcode nöt null" VARCHAR(8) NOT NULL);"#
+        ),
+    );
+    let url_db = db.replace(' ', "%20");
+    let report = rehearse(d.path(), &format!("postgres://postgres@127.0.0.1:{port}/{url_db}"));
+    check(&report, &long);
+    let copy = format!("{db}upgradetest");
+    assert_eq!(psql(&copy, r#"SELECT "new ""select""" FROM "we""ird; tab" WHERE id = 2"#), "y's");
+    for name in [format!("\"{copy}\""), quoted_db] {
+        psql("postgres", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    }
+}
