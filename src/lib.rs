@@ -15,6 +15,7 @@ pub mod exit;
 pub mod findings;
 pub mod fsutil;
 pub mod hints;
+pub mod interrupt;
 pub mod live;
 pub mod probe;
 pub mod process;

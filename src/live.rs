@@ -238,6 +238,7 @@ pub fn promote(opts: &Options) -> anyhow::Result<Outcome> {
         updated_at: now(),
     };
     let started = Instant::now();
+    let _promoting = crate::interrupt::Promoting::start();
     let mut promotion = live.promotion(&cfg.workdir)?;
     write_journal(&cfg.workdir, &mut journal, Step::Locked)?;
     say("taking a fresh backup of live");

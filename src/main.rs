@@ -5,6 +5,7 @@ use clap::Parser;
 
 fn main() {
     let cli = rehearse::cmd::Cli::parse();
+    rehearse::interrupt::install();
     let code = match rehearse::cmd::run(cli) {
         Ok(code) => code,
         Err(e) => {

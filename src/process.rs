@@ -13,12 +13,24 @@ pub fn run(expr: duct::Expression, what: &str) -> anyhow::Result<String> {
 
 /// `run`, with stdout as bytes (`git archive` writes a tar stream, not text).
 pub fn run_bytes(expr: duct::Expression, what: &str) -> anyhow::Result<Vec<u8>> {
-    let out = expr
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .map_err(|e| anyhow::anyhow!("{what}: cannot start: {e}"))?;
+    // Each child leads its own process group, so an interruption stops what it started too
+    // (a schema command's `sh -c` and its children).
+    let expr = expr.before_spawn(|cmd| {
+        std::os::unix::process::CommandExt::process_group(cmd, 0);
+        Ok(())
+    });
+    let handle = std::sync::Arc::new(
+        expr.stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .start()
+            .map_err(|e| anyhow::anyhow!("{what}: cannot start: {e}"))?,
+    );
+    // Killed if rehearse is interrupted meanwhile (crate::interrupt).
+    crate::interrupt::track(handle.clone());
+    let out = handle.wait().cloned();
+    crate::interrupt::untrack(&handle);
+    let out = out.map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let stdout = String::from_utf8_lossy(&out.stdout);

@@ -135,7 +135,22 @@ fn odd_identifiers_on_mysql() {
 fn psql(db: &str, sql: &str) -> String {
     let port = std::env::var("PG_PORT").unwrap_or_else(|_| "55432".into());
     let out = Command::new("psql")
-        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-d", db])
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "postgres",
+            "-d",
+            db,
+        ])
         .args(["-c", sql])
         .output()
         .unwrap();
