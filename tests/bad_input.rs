@@ -222,7 +222,9 @@ fn cases() -> Vec<Case> {
             name: "live locked by another process for the whole run",
             setup: |fx| {
                 let path = fx.live.path.clone().unwrap();
-                // A writer that holds an exclusive lock and never lets go (killed by the test).
+                // A writer that holds an exclusive lock and never lets go (killed by `unlock`, by
+                // pid: a setup returns only arguments).
+                #[allow(clippy::zombie_processes)]
                 let mut child = std::process::Command::new("python3")
                     .arg("-c")
                     .arg(format!(
