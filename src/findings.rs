@@ -202,9 +202,9 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
                 (
                     Human,
                     format!(
-                        "new column {} is NOT NULL without a default and {} need a value: add a defaults hint or write the backfill",
+                        "new column {} is NOT NULL without a default and {} a value: add a defaults hint or write the backfill",
                         q(&key),
-                        plural(rows, "existing row", "existing rows")
+                        plural(rows, "existing row needs", "existing rows need")
                     ),
                     false,
                 )

@@ -168,14 +168,15 @@ fn guards(cfg: &Resolved, opts: &Options, live: &dyn Engine) -> anyhow::Result<(
     Ok((rec, script))
 }
 
-fn confirm(live: &dyn Engine, yes: bool) -> anyhow::Result<()> {
+/// Ask on the terminal before `what` (`apply the rehearsed script to`, `roll back`) is done to live.
+fn confirm(live: &dyn Engine, what: &str, yes: bool) -> anyhow::Result<()> {
     if yes {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        return Err(Refused("no terminal to confirm on: pass --yes to promote without the prompt".into()).into());
+        return Err(Refused(format!("no terminal to confirm on: pass --yes to {what} live without the prompt")).into());
     }
-    eprint!("rehearse: apply the rehearsed script to LIVE {}? Type yes to go on: ", live.describe());
+    eprint!("rehearse: {what} LIVE {}? Type yes to go on: ", live.describe());
     std::io::stderr().flush()?;
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
@@ -194,7 +195,11 @@ fn workdir_lock(workdir: &Path, wait: Duration) -> anyhow::Result<std::fs::File>
 /// Hold an exclusive lock on `path` (made when missing), waiting at most `wait`; then refuse,
 /// naming `holder`. Also used by `rehearse apply` (its lock file beside the database).
 pub(crate) fn lock_file(path: &Path, wait: Duration, holder: &str) -> anyhow::Result<std::fs::File> {
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
+    let file = std::os::unix::fs::OpenOptionsExt::mode(
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true),
+        0o600,
+    )
+    .open(path)?;
     let until = Instant::now() + wait;
     loop {
         match file.try_lock() {
@@ -220,7 +225,7 @@ pub fn promote(opts: &Options) -> anyhow::Result<Outcome> {
     }
     let live_ro = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
     let (rec, script) = guards(cfg, opts, live_ro.as_ref())?;
-    confirm(live_ro.as_ref(), opts.yes)?;
+    confirm(live_ro.as_ref(), "apply the rehearsed script to", opts.yes)?;
     fsutil::private_dir(&cfg.workdir)?;
     let _workdir_lock = workdir_lock(&cfg.workdir, Duration::from_secs(30))?;
     let live = engine::from_url(&cfg.live_url, Access::ReadWrite).map_err(exit::usage)?;
@@ -480,7 +485,7 @@ pub fn rollback(cfg: &Resolved, yes: bool) -> anyhow::Result<String> {
     if !old.exists() {
         return Err(Refused(format!("there is no {} to roll back to", old.display())).into());
     }
-    confirm(live.as_ref(), yes)?;
+    confirm(live.as_ref(), "roll back", yes)?;
     let _lock = workdir_lock(&cfg.workdir, Duration::from_secs(30))?;
     let rolled = put_back_pre_upgrade(live.as_ref(), &path, &cfg.workdir)?;
     Ok(format!(

@@ -44,9 +44,19 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
         None => Hints::default(),
     };
     let d = diff(&from, &to, &hints).map_err(exit::usage)?;
-    // Without probes, assume the worst that data can bring: every table has rows and values.
-    let assumed = Evidence { rows: Some(1), non_null: Some(1), nulls: Some(1), ..Default::default() };
-    let found: Vec<_> = d.changes.iter().map(|c| findings::judge(c, &assumed, &hints)).collect();
+    // Without probes, assume the worst that data can bring: every table has rows, every column
+    // values, every nullable column NULLs, and a new key may meet duplicates.
+    let assumed = |c: &crate::diff::Change| {
+        let mut e = Evidence { rows: Some(1), non_null: Some(1), ..Default::default() };
+        match c.kind() {
+            crate::diff::Kind::UniqueAdded | crate::diff::Kind::PrimaryKeyChanged => {
+                e.unprobed = Some("no data was probed, so duplicates are possible (rehearse run measures them)".into());
+            }
+            _ => e.nulls = Some(i64::from(c.from.as_ref().is_none_or(|col| col.nullable))),
+        }
+        e
+    };
+    let found: Vec<_> = d.changes.iter().map(|c| findings::judge(c, &assumed(c), &hints)).collect();
     let verdict = findings::overall(&found);
     if a.format == "json" {
         let v = serde_json::json!({ "verdict": verdict, "findings": found, "probed": false });

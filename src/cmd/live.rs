@@ -30,7 +30,7 @@ pub struct HistoryArgs {
 
 #[derive(clap::Args)]
 #[command(
-    after_help = "Example:\n  rehearse rollback --config upgrade.yaml --live\n\nExit codes: 0 rolled back, 5 refused (nothing done)."
+    after_help = "Example:\n  rehearse rollback --config upgrade.yaml --live\n\nExit codes: 0 rolled back, 2 usage (no --live, or a bad config), 5 refused (nothing done)."
 )]
 pub struct RollbackArgs {
     #[command(flatten)]

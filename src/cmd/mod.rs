@@ -40,7 +40,7 @@ pub enum Command {
     Snapshot(snapshot::Args),
     /// Compare two schemas (snapshot files or database URLs): changes and verdicts, without probes
     Diff(diff::Args),
-    /// Show the last report again, as text, Markdown or JSON
+    /// Show the last report again, as text, Markdown, JSON or one HTML page
     Report(report::Args),
     /// List the promotions recorded in live's rehearse_history table
     History(live::HistoryArgs),
