@@ -97,6 +97,17 @@ pub enum SchemaSource {
     Snapshot(PathBuf),
 }
 
+impl SchemaSource {
+    /// As the config names it: `schema.sql db/schema.sql`.
+    pub fn describe(&self) -> String {
+        match self {
+            SchemaSource::Sql(rel) => format!("schema.sql {rel}"),
+            SchemaSource::Command(c) => format!("schema.command {c:?}"),
+            SchemaSource::Snapshot(p) => format!("schema.snapshot {}", p.display()),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct App {
     pub repo: PathBuf,

@@ -45,14 +45,13 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
     record::clear(&cfg.workdir)?;
     let live = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
     let dialect = live.dialect();
-    // Reach live first (read-only), so a wrong URL or password fails before any slow step; a
-    // database without tables is far likelier a wrong URL than something to upgrade.
-    if live.connect()?.introspect()?.tables.is_empty() {
-        return Err(exit::UsageError(format!(
-            "{} has no tables: check live.url (rehearse upgrades a database that holds data)",
+    // Reach live first (read-only), so a wrong URL or password fails before any slow step.
+    let live_is_empty = live.connect()?.introspect()?.tables.is_empty();
+    if live_is_empty {
+        say(&format!(
+            "note: {} has no tables: every table of the new code will be created (check live.url if that is not expected)",
             live.describe()
-        ))
-        .into());
+        ));
     }
 
     // The new code and what it expects.
@@ -67,6 +66,15 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
     let hints = load_hints(cfg, &code_dir)?;
     say("reading the schema the new code expects");
     let (target, records) = target::target_schema(&cfg.schema, &code_dir, live.as_ref(), &cfg.workdir)?;
+    if target.tables.is_empty() && !live_is_empty {
+        // Every table of live would be dropped: far likelier a wrong path or a command that did
+        // nothing than the new code's intent.
+        return Err(exit::UsageError(format!(
+            "the new code's schema has no tables, so every table of live would be dropped: check the schema source ({})",
+            cfg.schema.describe()
+        ))
+        .into());
+    }
 
     // The test copy: live is only read here.
     say(&format!("cloning {} into its test copy", live.describe()));

@@ -58,19 +58,6 @@ pub fn target_schema(
         }
         let mut conn = scratch.connect()?;
         let schema = conn.introspect()?;
-        if schema.tables.is_empty() {
-            // Every table of live would be dropped: far likelier a wrong path or a command that
-            // did nothing than the new code's intent.
-            return Err(crate::exit::UsageError(format!(
-                "the new code's schema has no tables (schema {}): check the schema source in the config",
-                match source {
-                    SchemaSource::Sql(rel) => format!("sql {rel}"),
-                    SchemaSource::Command(c) => format!("command {c:?}"),
-                    SchemaSource::Snapshot(p) => format!("snapshot {}", p.display()),
-                }
-            ))
-            .into());
-        }
         let records = bookkeeping::read(conn.as_mut(), live.dialect(), &schema)?;
         Ok((schema, records))
     })();

@@ -209,14 +209,14 @@ fn cases() -> Vec<Case> {
             expect: Error(2, &["notes.db"]),
         },
         Case {
-            name: "empty live database (0 tables)",
+            name: "empty live file (0 bytes)",
             setup: |fx| {
                 let p = fx.dir().join("empty.db");
-                rusqlite::Connection::open(&p).unwrap().execute_batch("PRAGMA user_version = 1").unwrap();
+                std::fs::write(&p, "").unwrap();
                 cfg_set(fx, &["live", "url"], format!("sqlite://{}", p.display()).into());
                 vec![]
             },
-            expect: Error(2, &["no tables", "live.url"]),
+            expect: Error(2, &["empty.db", "0 bytes", "live.url"]),
         },
         Case {
             name: "live locked by another process for the whole run",
@@ -305,7 +305,7 @@ fn cases() -> Vec<Case> {
                 new_revision(fx, &[("db/schema.sql", "-- nothing here yet\n")]);
                 vec![]
             },
-            expect: Error(2, &["no tables", "schema sql db/schema.sql"]),
+            expect: Error(2, &["no tables", "every table of live would be dropped", "schema.sql db/schema.sql"]),
         },
         Case {
             name: "schema command that fails",
@@ -458,6 +458,16 @@ fn cases() -> Vec<Case> {
             expect: Error(5, &["rehears"]),
         },
         Case { name: "nothing wrong (the corpus checks itself)", setup: none, expect: Report(0, "passed") },
+        Case {
+            name: "live with no tables (a first install) is rehearsed, with a note",
+            setup: |fx| {
+                let p = fx.dir().join("fresh.db");
+                rusqlite::Connection::open(&p).unwrap().execute_batch("PRAGMA user_version = 1").unwrap();
+                cfg_set(fx, &["live", "url"], format!("sqlite://{}", p.display()).into());
+                vec![]
+            },
+            expect: Report(0, "passed"),
+        },
     ]
 }
 

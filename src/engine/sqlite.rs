@@ -43,6 +43,13 @@ impl Sqlite {
             ))
             .into());
         }
+        if self.access == Access::ReadOnly && std::fs::metadata(&self.path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            return Err(crate::exit::UsageError(format!(
+                "{} is an empty file (0 bytes), not a database: check live.url",
+                self.path.display()
+            ))
+            .into());
+        }
         if self.path.is_dir() {
             return Err(crate::exit::UsageError(format!(
                 "{} is a folder, not a SQLite file: check live.url",
@@ -131,7 +138,7 @@ impl Engine for Sqlite {
             }
         }
         // A file of the test copy's name that rehearse did not make is someone's: never replace it.
-        let mark = sidecar(&copy, ".rehearse");
+        let mark = copy.with_file_name(format!(".{}.rehearse", copy.file_name().unwrap_or_default().to_string_lossy()));
         if copy.exists() && !mark.exists() {
             return Err(crate::exit::Refused(format!(
                 "{} exists but was not made by rehearse: move it away or choose another workdir",
