@@ -7,7 +7,7 @@
 use crate::diff::{Change, Diff, Kind};
 use crate::engine::{Connection, Dialect};
 use crate::hints::Hints;
-use crate::schema::{char_limit, Schema};
+use crate::schema::{char_limit, Family, Schema};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -56,6 +56,10 @@ struct Aggregates {
 }
 
 /// The context a probe needs about the change it measures.
+/// From this many rows on, samples are the first found rather than the most telling (see
+/// `probe_one`): probing stays close to one scan of the table.
+const LARGE_TABLE: i64 = 100_000;
+
 pub struct Prober<'a> {
     pub conn: &'a mut dyn Connection,
     pub dialect: Dialect,
@@ -114,7 +118,15 @@ impl Prober<'_> {
                     let (Some(c), Some(from), Some(to)) = (&col_sql, &ch.from, &ch.to) else {
                         continue;
                     };
-                    add(format!("count(DISTINCT {c})"), Field::Distinct);
+                    // Distinct values cost a sort: only numbers or booleans becoming text need them
+                    // (codes that may want a value map).
+                    let coded = matches!(
+                        Family::of(&from.data_type),
+                        Family::Integer | Family::Decimal | Family::Float | Family::Boolean
+                    );
+                    if coded && Family::of(&to.data_type) == Family::Text {
+                        add(format!("count(DISTINCT {c})"), Field::Distinct);
+                    }
                     add(format!("count(*) - count({c})"), Field::Nulls);
                     if let Some(cond) = self.failure_condition(ch, c)? {
                         add(
@@ -203,7 +215,13 @@ impl Prober<'_> {
                     None => vals.join(", "),
                 }
             })
-            .collect())
+            // A query that stops early may repeat a value: each is shown once, at most `samples`.
+            .fold(Vec::new(), |mut seen: Vec<String>, s| {
+                if !seen.contains(&s) && seen.len() < self.samples {
+                    seen.push(s);
+                }
+                seen
+            }))
     }
 
     /// Probes that need their own query, and samples for non-zero figures.
@@ -220,17 +238,25 @@ impl Prober<'_> {
             Kind::ColumnTypeChanged => {
                 let c = self.q(ch.old_column.as_deref().or(ch.column.as_deref()).unwrap_or(""));
                 let txt = self.conn.as_text(&c);
+                // On a large table the samples are the first ones found (a query that stops
+                // early), not the most frequent or the longest (a second full scan and a sort).
+                let large = e.rows.unwrap_or(0) >= LARGE_TABLE;
                 if e.cast_failures.unwrap_or(0) > 0 {
                     let cond = self.failure_condition(ch, &c)?.unwrap_or_else(|| "1=1".into());
-                    e.samples = self.sample(&format!(
-                        "SELECT {txt}, count(*) FROM {t} WHERE {c} IS NOT NULL AND NOT ({cond}) GROUP BY {txt} ORDER BY count(*) DESC LIMIT {n}"
-                    ))?;
+                    let sql = if large {
+                        format!("SELECT {txt} FROM {t} WHERE {c} IS NOT NULL AND NOT ({cond}) LIMIT {}", n * 4)
+                    } else {
+                        format!("SELECT {txt}, count(*) FROM {t} WHERE {c} IS NOT NULL AND NOT ({cond}) GROUP BY {txt} ORDER BY count(*) DESC LIMIT {n}")
+                    };
+                    e.samples = self.sample(&sql)?;
                 } else if e.too_long.unwrap_or(0) > 0 {
                     let len = self.conn.char_length(&txt);
-                    e.samples = self.sample(&format!(
-                        "SELECT {txt} FROM {t} WHERE {c} IS NOT NULL ORDER BY {len} DESC LIMIT {n}"
-                    ))?;
-                } else {
+                    let sql = match char_limit(&ch.to.as_ref().map(|c| c.data_type.clone()).unwrap_or_default()) {
+                        Some(limit) if large => format!("SELECT {txt} FROM {t} WHERE {len} > {limit} LIMIT {n}"),
+                        _ => format!("SELECT {txt} FROM {t} WHERE {c} IS NOT NULL ORDER BY {len} DESC LIMIT {n}"),
+                    };
+                    e.samples = self.sample(&sql)?;
+                } else if e.distinct.unwrap_or(0) > 0 {
                     e.samples = self.sample(&format!(
                         "SELECT {txt}, count(*) FROM {t} WHERE {c} IS NOT NULL GROUP BY {txt} ORDER BY count(*) DESC LIMIT {n}"
                     ))?;

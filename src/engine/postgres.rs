@@ -672,6 +672,16 @@ impl Connection for PgConn {
         if self.version.0 >= 160000 && is_string_type(from_type) {
             return Ok(Some(format!("pg_catalog.pg_input_is_valid(({expr})::text, {})", lit(to_type))));
         }
+        // Before 16, text to an integer type without the helper's exception block per row (which
+        // made probing a large table slow): PostgreSQL's integer input is exactly optional
+        // spaces, a sign, decimal digits, spaces; then the range.
+        if is_string_type(from_type) {
+            if let Some((lo, hi)) = integer_range(to_type) {
+                return Ok(Some(format!(
+                    "CASE WHEN ({expr})::text ~ '^\\s*[-+]?[0-9]+\\s*$' THEN btrim(({expr})::text, E' \\t\\n\\r\\f\\x0B')::numeric BETWEEN {lo} AND {hi} ELSE false END"
+                )));
+            }
+        }
         self.ensure_castable_helper()?;
         Ok(Some(format!("pg_temp.rehearse_castable(({expr})::text, {}, {})", lit(from_type), lit(to_type))))
     }
@@ -752,6 +762,16 @@ impl PgConn {
 }
 
 /// Character string types proper (not uuid or inet, which Family::of also files under Text).
+/// The range of a PostgreSQL integer type, by its normalized name.
+fn integer_range(t: &str) -> Option<(i64, i64)> {
+    match t {
+        "smallint" | "int2" => Some((i16::MIN.into(), i16::MAX.into())),
+        "integer" | "int" | "int4" => Some((i32::MIN.into(), i32::MAX.into())),
+        "bigint" | "int8" => Some((i64::MIN, i64::MAX)),
+        _ => None,
+    }
+}
+
 fn is_string_type(t: &str) -> bool {
     let base = t.split('(').next().unwrap_or("").trim();
     matches!(base, "text" | "varchar" | "char" | "bpchar" | "character varying" | "character" | "citext")
