@@ -217,6 +217,13 @@ pub(crate) fn lock_file(path: &Path, wait: Duration, holder: &str) -> anyhow::Re
 
 pub fn promote(opts: &Options) -> anyhow::Result<Outcome> {
     let cfg = &opts.cfg;
+    // First the workdir's lock: a promotion in progress is waited for (bounded), never mistaken
+    // for an interrupted one, and the guards below see live as it left it.
+    // (No workdir means no rehearsal: the guards refuse, and nothing is made.)
+    let _workdir_lock = match cfg.workdir.is_dir() {
+        true => Some(workdir_lock(&cfg.workdir, Duration::from_secs(30))?),
+        false => None,
+    };
     if let Some(state) = recover_state(cfg)? {
         return Err(Refused(format!(
             "an earlier --live was interrupted: {state}; run `rehearse recover --config ...` first"
@@ -226,8 +233,6 @@ pub fn promote(opts: &Options) -> anyhow::Result<Outcome> {
     let live_ro = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
     let (rec, script) = guards(cfg, opts, live_ro.as_ref())?;
     confirm(live_ro.as_ref(), "apply the rehearsed script to", opts.yes)?;
-    fsutil::private_dir(&cfg.workdir)?;
-    let _workdir_lock = workdir_lock(&cfg.workdir, Duration::from_secs(30))?;
     let live = engine::from_url(&cfg.live_url, Access::ReadWrite).map_err(exit::usage)?;
     let dialect = live.dialect();
     let prepared = runner::prepare(&script, dialect).map_err(|e| Refused(e.to_string()))?;
@@ -244,7 +249,18 @@ pub fn promote(opts: &Options) -> anyhow::Result<Outcome> {
     };
     let started = Instant::now();
     let _promoting = crate::interrupt::Promoting::start();
-    let mut promotion = live.promotion(&cfg.workdir)?;
+    let promotion = live.promotion(&cfg.workdir)?;
+    // The guards passed before the locks were taken: another --live (or a hand-made change) may
+    // have got there first. Nothing of this run has touched live yet.
+    if live_ro.connect()?.introspect()?.fingerprint() != rec.live_fingerprint {
+        drop(promotion);
+        return Err(Refused(
+            "live's schema changed while this run waited for its lock (another --live finished first?); nothing was done"
+                .into(),
+        )
+        .into());
+    }
+    let mut promotion = promotion;
     write_journal(&cfg.workdir, &mut journal, Step::Locked)?;
     say("taking a fresh backup of live");
     let backup = promotion.backup(&cfg.workdir)?;
@@ -393,6 +409,11 @@ pub fn recover_state(cfg: &Resolved) -> anyhow::Result<Option<String>> {
 /// `rehearse recover`: settle an interrupted promotion. SQLite and PostgreSQL need nothing (live is
 /// old or new); the journal is closed with what was found.
 pub fn recover(cfg: &Resolved) -> anyhow::Result<String> {
+    // A promotion still running holds this lock: recover waits for it instead of acting on it.
+    let _workdir_lock = match cfg.workdir.is_dir() {
+        true => Some(workdir_lock(&cfg.workdir, Duration::from_secs(30))?),
+        false => None,
+    };
     let Some(state) = recover_state(cfg)? else {
         return Ok("no interrupted promotion: nothing to do".into());
     };

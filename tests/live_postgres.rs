@@ -1,6 +1,7 @@
 //! `--live` on PostgreSQL through the real binary: a promotion upgrades live in one transaction
 //! and records history; a failure on live (a trigger that arrived after the rehearsal) leaves live
-//! exactly as it was; kill -9 at random moments, then `recover`, leaves live exactly old or new.
+//! exactly as it was; kill -9 at random moments, then `recover`, leaves live exactly old or new;
+//! two `--live` at once: one promotes, the other refuses; a cast checked on live before 16.
 
 mod common;
 
@@ -150,7 +151,7 @@ fn kill_9_during_a_postgres_promotion_then_recover_leaves_live_old_or_new() {
     assert_ne!(old, new);
     let mut seen = std::collections::BTreeMap::new();
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    for round in 0..12 {
+    for round in 0..20 {
         s.execute(
             Some(&db),
             "DROP TABLE IF EXISTS office_note, rehearse_history; ALTER TABLE office DROP COLUMN IF EXISTS code",
@@ -183,6 +184,93 @@ fn kill_9_during_a_postgres_promotion_then_recover_leaves_live_old_or_new() {
         );
         *seen.entry(if now == old { "old" } else { "new" }).or_insert(0) += 1;
     }
-    eprintln!("postgres kill -9 outcomes over 12 rounds: {seen:?}");
+    eprintln!("postgres kill -9 outcomes over 20 rounds: {seen:?}");
+    cleanup(&s, &db);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn two_live_runs_at_once_one_promotes_and_the_other_refuses() {
+    let Some(s) = server_for(Engine::Postgres) else { return };
+    let db = format!("twopg_{}", std::process::id());
+    let d = tempfile::tempdir().unwrap();
+    let cfg = setup(&s, d.path(), &db);
+    assert_eq!(run(&cfg, &["run"]).status.code(), Some(0));
+    // Same workdir (the workdir lock decides), then two workdirs holding the same rehearsal (the
+    // engine's advisory lock and the fingerprint re-read under it decide).
+    let cfg2 = d.path().join("upgrade2.yaml");
+    std::fs::write(&cfg2, std::fs::read_to_string(&cfg).unwrap().replace("workdir: work", "workdir: work2")).unwrap();
+    copy_dir(&d.path().join("work"), &d.path().join("work2"));
+    let old = dump(&s, &db);
+    for (a, b) in [(&cfg, &cfg), (&cfg, &cfg2)] {
+        s.execute(
+            Some(&db),
+            "DROP TABLE IF EXISTS office_note, rehearse_history; ALTER TABLE office DROP COLUMN IF EXISTS code",
+        )
+        .unwrap();
+        assert_eq!(dump(&s, &db), old);
+        let spawn = |c: &Path| {
+            Command::new(BIN)
+                .args(["run", "--live", "--yes", "--config"])
+                .arg(c)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (x, y) = (spawn(a), spawn(b));
+        let (x, y) = (x.wait_with_output().unwrap(), y.wait_with_output().unwrap());
+        let mut codes = [x.status.code(), y.status.code()];
+        codes.sort();
+        let why = format!("{}\n{}", String::from_utf8_lossy(&x.stderr), String::from_utf8_lossy(&y.stderr));
+        assert_eq!(codes, [Some(0), Some(5)], "{why}");
+        assert_eq!(sql(&s, &db, "SELECT count(*) FROM office WHERE code = 'O-' || id"), "3", "{why}");
+        assert_eq!(sql(&s, &db, "SELECT count(*) FROM rehearse_history"), "1", "one promotion recorded: {why}");
+    }
+    cleanup(&s, &db);
+}
+
+/// Before PostgreSQL 16 a cast is probed with a session function, which a read-only session on
+/// live cannot create: --live must still promote a text-to-date change.
+#[test]
+fn a_type_change_promotes_on_postgres() {
+    let Some(s) = server_for(Engine::Postgres) else { return };
+    let db = format!("castpg_{}", std::process::id());
+    let d = tempfile::tempdir().unwrap();
+    let cfg = setup(&s, d.path(), &db);
+    s.execute(Some(&db), "ALTER TABLE staff ADD COLUMN hired text; UPDATE staff SET hired = '2024-0' || id || '-01'")
+        .unwrap();
+    let repo = d.path().join("repo");
+    let schema = std::fs::read_to_string(repo.join("db/schema.sql")).unwrap().replace(
+        "office_id INTEGER REFERENCES office (id), name VARCHAR(64));",
+        "office_id INTEGER REFERENCES office (id), name VARCHAR(64), hired DATE);",
+    );
+    std::fs::write(repo.join("db/schema.sql"), schema).unwrap();
+    for args in [vec!["commit", "-qam", "v3"], vec!["tag", "-f", "v2"]] {
+        let ok = Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(&args)
+            .status();
+        assert!(ok.unwrap().success());
+    }
+    let o = run(&cfg, &["run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    let o = run(&cfg, &["run", "--live", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(sql(&s, &db, "SELECT pg_typeof(min(hired))::text, min(hired)::text FROM staff"), "date|2024-01-01");
     cleanup(&s, &db);
 }

@@ -334,6 +334,8 @@ pub struct PgConn {
     castable_helper: bool,
     /// Inside `run_in_transaction`'s BEGIN .. COMMIT (verification runs there).
     in_transaction: bool,
+    /// Opened with Access::ReadOnly (live): no helper function can be created in it.
+    read_only: bool,
 }
 
 impl Drop for PgConn {
@@ -372,6 +374,7 @@ impl PgConn {
             version: PgVersion(0),
             castable_helper: false,
             in_transaction: false,
+            read_only: access == Access::ReadOnly,
         };
         if access == Access::ReadOnly {
             // Before anything else: from here on no statement in this session can write.
@@ -681,6 +684,13 @@ impl Connection for PgConn {
                     "CASE WHEN ({expr})::text ~ '^\\s*[-+]?[0-9]+\\s*$' THEN btrim(({expr})::text, E' \\t\\n\\r\\f\\x0B')::numeric BETWEEN {lo} AND {hi} ELSE false END"
                 )));
             }
+        }
+        if self.read_only {
+            // Live before PostgreSQL 16 (the drift check of --live): the helper cannot be created
+            // in a read-only session, so this cast is not re-probed there. The promotion stays
+            // safe: the script runs in one transaction, verified before COMMIT, and a value that
+            // no longer converts fails it and rolls everything back.
+            return Ok(None);
         }
         self.ensure_castable_helper()?;
         Ok(Some(format!("pg_temp.rehearse_castable(({expr})::text, {}, {})", lit(from_type), lit(to_type))))
