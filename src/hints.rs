@@ -28,6 +28,9 @@ pub struct Hints {
     pub split: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub merge: BTreeMap<String, Merge>,
+    /// `false`: no `rehearse_archive_*` copy of the data a lossy change removes (default: on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_losses: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -108,6 +111,9 @@ impl Hints {
         }
         self.split.extend(over.split);
         self.merge.extend(over.merge);
+        if over.archive_losses.is_some() {
+            self.archive_losses = over.archive_losses;
+        }
         self
     }
 

@@ -42,6 +42,8 @@ struct Ctx {
     drops: Vec<DropTable>,
     /// Framework migration records brought in line with the new code's (crate::bookkeeping).
     records: Vec<String>,
+    /// `CREATE TABLE rehearse_archive_... AS SELECT` of the data lossy changes remove, first thing.
+    archives: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -308,6 +310,7 @@ pub fn render(inp: &Inputs) -> anyhow::Result<String> {
         fk_adds: vec![],
         drops: vec![],
         records: inp.records.to_vec(),
+        archives: archives(inp),
     };
     for f in inp.findings {
         match f.kind {
@@ -450,6 +453,57 @@ fn one_index_sql(table: &str, i: &Index, d: Dialect) -> String {
 
 fn index_sql(t: &Table, d: Dialect) -> Vec<String> {
     t.indexes.iter().map(|i| one_index_sql(&t.name, i, d)).collect()
+}
+
+/// The archive copies of what lossy changes remove (a dropped table, a dropped column's values,
+/// values a lossy type change alters), made before anything changes, so the data stays in the
+/// database after the upgrade: `rehearse_archive_<table>[_<column>]`, key columns beside the
+/// values. Off with `archive_losses: false` in the hints. rehearse never reads these tables back
+/// (introspection leaves them out) and never drops them.
+fn archives(inp: &Inputs) -> Vec<String> {
+    if inp.hints.archive_losses == Some(false) {
+        return vec![];
+    }
+    let d = inp.dialect;
+    let mut out = Vec::new();
+    for f in inp.findings.iter().filter(|f| f.verdict == Verdict::Lossy) {
+        let ch = &f.change;
+        let table = ch.source_table();
+        let Some(current) = inp.current.table(table) else { continue };
+        let (name, select) = match f.kind {
+            Kind::TableDropped => (format!("rehearse_archive_{table}"), format!("SELECT * FROM {}", d.quote(table))),
+            Kind::ColumnDropped | Kind::ColumnTypeChanged => {
+                let col = ch.old_column.as_deref().or(ch.column.as_deref()).unwrap_or_default();
+                if current.column(col).is_none() {
+                    continue;
+                }
+                let mut cols: Vec<String> =
+                    current.primary_key.iter().filter(|k| *k != col).map(|k| d.quote(k)).collect();
+                if cols.is_empty() {
+                    cols.push("*".into());
+                } else {
+                    cols.push(d.quote(col));
+                }
+                (
+                    format!("rehearse_archive_{table}_{col}"),
+                    format!("SELECT {} FROM {} WHERE {} IS NOT NULL", cols.join(", "), d.quote(table), d.quote(col)),
+                )
+            }
+            _ => continue,
+        };
+        let name = if name.len() > 60 {
+            let hash = crate::schema::sha256_hex(name.as_bytes());
+            let mut cut = 50;
+            while !name.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            format!("{}_{}", &name[..cut], &hash[..8])
+        } else {
+            name
+        };
+        out.push(format!("-- {}\nCREATE TABLE {} AS {select}", f.message, d.quote(&name)));
+    }
+    out
 }
 
 /// PostgreSQL: turn column `from` of `table` into `to`'s kind of generated value (identity

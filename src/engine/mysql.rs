@@ -1126,7 +1126,8 @@ impl Connection for MysqlConn {
         let mut tables: BTreeMap<String, Table> = BTreeMap::new();
         for r in self.rows(
             "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() \
-             AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME <> 'rehearse_history'",
+             AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME <> 'rehearse_history' \
+             AND TABLE_NAME NOT LIKE 'rehearse\\\\_archive\\\\_%'",
         )? {
             let name = s(&r[0]);
             tables.insert(name.clone(), Table { name, ..Default::default() });

@@ -362,7 +362,7 @@ fn s(v: &Option<String>) -> String {
 impl Connection for SqliteConn {
     fn introspect(&mut self) -> anyhow::Result<Schema> {
         const USER_TABLES: &str = "SELECT name, sql FROM sqlite_master WHERE type = 'table' \
-             AND name NOT LIKE 'sqlite_%' AND name <> 'rehearse_history'";
+             AND name NOT LIKE 'sqlite_%' AND name <> 'rehearse_history' AND name NOT LIKE 'rehearse\\_archive\\_%' ESCAPE '\\'";
         let mut tables: BTreeMap<String, Table> = BTreeMap::new();
         for r in self.rows(&format!("{USER_TABLES} ORDER BY name"))? {
             let name = s(&r[0]);

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 const TABLES: &str = "WITH t AS (SELECT c.oid, c.relname FROM pg_catalog.pg_class c \
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
      WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition \
-     AND c.relname <> 'rehearse_history')";
+     AND c.relname <> 'rehearse_history' AND c.relname NOT LIKE 'rehearse\\_archive\\_%')";
 
 /// The catalog queries for a server version (`server_version_num`): columns that newer servers
 /// added are replaced by constants on older ones.
