@@ -617,3 +617,39 @@ fn man_pages_and_completions_cover_every_command() {
     let out = std::process::Command::new(bin).args(["generate", "completions", "tcsh"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "an unknown shell is a usage error");
 }
+
+/// Sample values can be personal data: `report.samples: 0` (or `--samples 0`) keeps every one of
+/// them out of the report in every format and out of the script, while the counts stay.
+#[test]
+fn samples_zero_keeps_values_out_of_reports_and_script() {
+    let fx = Fixture::story("unique-with-duplicates");
+    let files = |fx: &Fixture| -> String {
+        ["report.json", "report.md", "report.html", "migration.sql"]
+            .iter()
+            .map(|f| std::fs::read_to_string(fx.workdir.join(f)).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let out = fx.run_json(&[]);
+    assert_eq!(out.code, Some(3), "{}", out.describe());
+    assert!(files(&fx).contains("c@example.org"), "samples are shown by default");
+
+    for how in ["flag", "config"] {
+        let extra: &[&str] = if how == "flag" {
+            fx.write_config(&fx.config_value());
+            &["--samples", "0"]
+        } else {
+            let mut cfg = fx.config_value();
+            cfg["report"] = serde_json::json!({ "samples": 0 });
+            fx.write_config(&cfg);
+            &[]
+        };
+        let out = fx.run_json(extra);
+        assert_eq!(out.code, Some(3), "{how}: {}", out.describe());
+        assert!(!out.stdout.contains("example.org"), "{how}: a sample on stdout");
+        assert!(!files(&fx).contains("example.org"), "{how}: a sample value is written in the workdir");
+        let r = out.json().unwrap();
+        let f = r["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "unique_added").unwrap().clone();
+        assert_eq!(f["evidence"]["duplicate_groups"], 2, "{how}: the counts stay: {f}");
+    }
+}
