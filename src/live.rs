@@ -491,16 +491,49 @@ pub(crate) fn put_back_pre_upgrade(live: &dyn Engine, path: &Path, workdir: &Pat
     Ok(rolled)
 }
 
+/// `rehearse rollback --live` for PostgreSQL and MySQL: restore live from the backup the last
+/// promotion took just before its script (named in the journal), under the engine's lock. What
+/// was written to live since that promotion is lost, and the prompt says so.
+fn rollback_server(cfg: &Resolved, live: &dyn Engine, yes: bool) -> anyhow::Result<String> {
+    let path = cfg.workdir.join(JOURNAL);
+    let j: Option<Journal> = std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let Some(mut j) = j.filter(|j| j.step == Step::Done) else {
+        return Err(Refused(format!(
+            "there is no completed promotion in {} to roll back (see `rehearse history`)",
+            cfg.workdir.display()
+        ))
+        .into());
+    };
+    let Some(backup) = j.backup.clone().filter(|b| b.exists()) else {
+        return Err(
+            Refused("the backup the promotion took is missing from the workdir: restore live by hand".into()).into()
+        );
+    };
+    if live.connect()?.introspect()?.fingerprint() != j.to_fingerprint {
+        return Err(Refused(format!(
+            "{}'s schema is no longer the one the promotion left: roll back by hand from {}",
+            live.describe(),
+            backup.display()
+        ))
+        .into());
+    }
+    confirm(live, "roll back (every change written since the promotion is lost)", yes)?;
+    let _lock = workdir_lock(&cfg.workdir, Duration::from_secs(30))?;
+    let rw = engine::from_url(&cfg.live_url, Access::ReadWrite).map_err(exit::usage)?;
+    let mut p = rw.promotion(&cfg.workdir)?;
+    let done = p.restore_from(&backup)?;
+    p.finish()?;
+    write_journal(&cfg.workdir, &mut j, Step::RolledBack)?;
+    Ok(done)
+}
+
 /// `rehearse rollback --live` for SQLite: put `<file>.pre-upgrade` back in place, keeping the
 /// upgraded file as `<file>.rolled-back`.
 pub fn rollback(cfg: &Resolved, yes: bool) -> anyhow::Result<String> {
     let live = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
-    let path = cfg.live_url.strip_prefix("sqlite://").map(PathBuf::from).ok_or_else(|| {
-        Refused(format!(
-            "rollback of {} is not available in this version; restore it from the backup in the workdir",
-            live.describe()
-        ))
-    })?;
+    let Some(path) = cfg.live_url.strip_prefix("sqlite://").map(PathBuf::from) else {
+        return rollback_server(cfg, live.as_ref(), yes);
+    };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let old = path.with_file_name(format!("{name}.pre-upgrade"));
     if !old.exists() {

@@ -125,6 +125,11 @@ fn promotion_on_mysql_upgrades_live_and_a_failure_on_live_restores_it() {
     assert_eq!(sql(&db, "SELECT count(*) FROM staff"), "3");
     let h = run(&cfg, &["history"]);
     assert_eq!(String::from_utf8_lossy(&h.stdout).lines().count(), 1);
+
+    // Rolled back to the backup the promotion took: exactly the state before it.
+    let o = run(&cfg, &["rollback", "--live", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(dump(&db), before, "live is back to its state before the promotion");
     cleanup(&db);
 }
 

@@ -46,7 +46,7 @@ pub enum Command {
     History(live::HistoryArgs),
     /// Copy tables and rows between engines or to/from a folder of JSON-lines files, verified
     Copy(copy::Args),
-    /// Put live back to its pre-upgrade state (SQLite: the kept <file>.pre-upgrade)
+    /// Put live back to its state before the last promotion (SQLite: the kept <file>.pre-upgrade; PostgreSQL, MySQL: the promotion's backup)
     Rollback(live::RollbackArgs),
     /// Settle a promotion that was interrupted (crash, kill): say what state live is in
     Recover(live::RecoverArgs),

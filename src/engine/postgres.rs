@@ -301,6 +301,61 @@ impl Promotion for PgPromotion {
         let _ = self.lock.exec(&format!("SELECT pg_advisory_unlock({})", self.key));
         Ok(format!("{} is unchanged: the transaction was rolled back", self.live.describe()))
     }
+
+    /// `rollback --live`: put live back to the dump a promotion took, in one transaction. Tables
+    /// the upgrade created go first; then `pg_restore --clean --single-transaction` replaces every
+    /// object of the dump, so a failure leaves live as it was before the rollback.
+    fn restore_from(&mut self, backup: &Path) -> anyhow::Result<String> {
+        let tools = Tools::find(self.lock.version)?;
+        let what = format!("{} --list {}", tools.restore.display(), backup.display());
+        let list = process::run(
+            tool_command(&tools.restore, vec!["--list".into(), backup.as_os_str().to_owned()], &self.live.params),
+            &what,
+        )?;
+        // TOC lines: `2188; 1259 16386 TABLE public office postgres`.
+        let in_dump: Vec<String> = list
+            .lines()
+            .filter(|l| !l.starts_with(';'))
+            .filter_map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                (w.len() >= 6 && w[0].ends_with(';') && w[3] == "TABLE").then(|| w[5].to_string())
+            })
+            .collect();
+        let now = self.lock.rows(&format!("{} SELECT relname FROM t", catalog::TABLES))?;
+        let added: Vec<String> = now
+            .into_iter()
+            .filter_map(|r| r.into_iter().next().flatten())
+            .filter(|t| !in_dump.contains(t) && t != "rehearse_history")
+            .map(|t| Dialect::Postgres.quote(&t))
+            .collect();
+        let mut d = OsString::from("--dbname=");
+        d.push(conninfo_dbname(&self.live.params.dbname));
+        if !added.is_empty() {
+            self.lock
+                .exec(&format!("DROP TABLE IF EXISTS {} CASCADE", added.join(", ")))
+                .context("cannot drop the tables the upgrade created")?;
+        }
+        let args: Vec<OsString> = vec![
+            "--clean".into(),
+            "--if-exists".into(),
+            "--single-transaction".into(),
+            "--exit-on-error".into(),
+            "--no-owner".into(),
+            "--no-acl".into(),
+            "--no-password".into(),
+            d,
+            backup.as_os_str().to_owned(),
+        ];
+        process::run(
+            tool_command(&tools.restore, args, &self.live.params),
+            &format!("{} into {}", tools.restore.display(), self.live.describe()),
+        )?;
+        Ok(format!(
+            "{} was restored from {}: it is as it was before the promotion",
+            self.live.describe(),
+            backup.display()
+        ))
+    }
 }
 
 fn refused_unmarked(name: &str, comment: &str, params: &Params) -> anyhow::Error {

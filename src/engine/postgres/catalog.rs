@@ -12,7 +12,7 @@ use crate::schema::{Check, Column, ForeignKey, Index, Schema, Table, Unique};
 use std::collections::BTreeMap;
 
 /// The tables read, as a CTE every query joins.
-const TABLES: &str = "WITH t AS (SELECT c.oid, c.relname FROM pg_catalog.pg_class c \
+pub(crate) const TABLES: &str = "WITH t AS (SELECT c.oid, c.relname FROM pg_catalog.pg_class c \
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
      WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition \
      AND c.relname <> 'rehearse_history' AND c.relname NOT LIKE 'rehearse\\_archive\\_%')";
