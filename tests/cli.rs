@@ -653,3 +653,35 @@ fn samples_zero_keeps_values_out_of_reports_and_script() {
         assert_eq!(f["evidence"]["duplicate_groups"], 2, "{how}: the counts stay: {f}");
     }
 }
+
+/// `rehearse hints`: on a terminal (a pty from util-linux `script`), the question about a NOT NULL
+/// column without a default is answered, the answer lands in the sysadmin's hints file, and the
+/// next rehearsal passes with it; without a terminal it refuses and names the file to edit.
+#[test]
+fn the_questioner_turns_answers_into_sysadmin_hints() {
+    let fx = Fixture::story("add-not-null-without-default");
+    assert_eq!(fx.run_json(&[]).code, Some(3));
+    let hints_file = fx.dir().join("sysadmin-hints.yaml");
+
+    let refused = rehearse(["hints", "--config", fx.config.to_str().unwrap()], fx.dir());
+    assert_eq!(refused.code, Some(5), "{}", refused.describe());
+    assert!(refused.stderr.contains("no terminal") && refused.stderr.contains("sysadmin-hints.yaml"));
+
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        panic!("util-linux `script` is needed to give the questioner a terminal (apt-get install bsdutils)");
+    }
+    let command = format!("{} hints --config {}", env!("CARGO_BIN_EXE_rehearse"), fx.config.display());
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &command, "/dev/null"]).current_dir(fx.dir());
+    let out = common::run_command(cmd, Some(b"'OFF-' || id\n"), std::time::Duration::from_secs(60));
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(out.stdout.contains("NOT NULL without a default"), "the question shows the finding\n{}", out.describe());
+    let written = std::fs::read_to_string(&hints_file).unwrap();
+    let parsed: serde_yaml::Value = serde_yaml::from_str(&written).unwrap();
+    assert_eq!(parsed["defaults"]["org_office.code"].as_str(), Some("'OFF-' || id"), "{written}");
+
+    let again = fx.run_json(&["--sysadmin-hints", hints_file.to_str().unwrap()]);
+    assert_eq!(again.code, Some(0), "{}", again.describe());
+    let rows = fx.live.query_test_copy(&fx.workdir, "SELECT code FROM org_office WHERE id = 2").unwrap();
+    assert_eq!(rows, [["OFF-2"]]);
+}

@@ -15,7 +15,7 @@ pub struct ConfigArgs {
 }
 
 impl ConfigArgs {
-    fn resolve(&self) -> anyhow::Result<Resolved> {
+    pub(crate) fn resolve(&self) -> anyhow::Result<Resolved> {
         let path = super::config_path(self.config.clone());
         config::resolve(path.as_deref(), &self.overrides).map_err(exit::usage)
     }

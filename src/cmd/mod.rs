@@ -7,6 +7,7 @@ pub mod copy;
 pub mod demo;
 pub mod diff;
 pub mod generate;
+pub mod hints;
 pub mod live;
 pub mod report;
 pub mod run;
@@ -54,6 +55,8 @@ pub enum Command {
     Bundle(bundle::Args),
     /// On an SQLite client: upgrade the database (and program folder) from a bundle, or roll back
     Apply(apply::Args),
+    /// Answer, on the terminal, what the last rehearsal left to a human; answers go to the sysadmin's hints
+    Hints(hints::Args),
     /// Write the man pages or print shell completions
     Generate(generate::Args),
 }
@@ -71,6 +74,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Recover(a) => live::recover(a),
         Command::Bundle(a) => bundle::run(a),
         Command::Apply(a) => apply::run(a),
+        Command::Hints(a) => hints::run(a),
         Command::Generate(a) => generate::run(a),
     }
 }
