@@ -318,7 +318,13 @@ fn run_and_verify(
                     } else {
                         one_line
                     };
-                    crate::report::Slow { line: t.line, millis: t.millis, rows: t.rows, statement }
+                    crate::report::Slow {
+                        line: t.line,
+                        millis: t.millis,
+                        rows: t.rows,
+                        statement,
+                        rewrote: t.rewrote.clone(),
+                    }
                 })
                 .collect();
             r.timings = timings;

@@ -57,6 +57,9 @@ pub struct Slow {
     pub millis: f64,
     pub rows: u64,
     pub statement: String,
+    /// Tables the statement rewrote whole (PostgreSQL).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rewrote: Vec<String>,
 }
 
 impl Rehearsal {

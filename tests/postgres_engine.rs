@@ -674,3 +674,23 @@ fn only_the_first_schema_of_the_search_path_is_read_and_url_options_set_it() {
     let mut copy = cloned.test_copy.connect().unwrap();
     assert_eq!(scalar(copy.as_mut(), "SELECT count(*) FROM public.in_public").as_deref(), Some("0"));
 }
+
+/// Each statement's timing names the tables it rewrote whole: a type change that needs a
+/// rewrite does, adding a nullable column or an index does not.
+#[test]
+fn timings_name_the_tables_a_statement_rewrites() {
+    let Some(server) = server() else { return };
+    let db = TestDb::new(&server, "rewrites");
+    let mut conn = db.conn();
+    conn.execute_batch("CREATE TABLE big (id integer PRIMARY KEY, n integer, s text); INSERT INTO big SELECT g, g, 'x' FROM generate_series(1, 100) g;")
+        .unwrap();
+    let body = [
+        st(1, "ALTER TABLE big ADD COLUMN note text"),
+        st(2, "ALTER TABLE big ALTER COLUMN n TYPE bigint"),
+        st(3, "CREATE INDEX big_s ON big (s)"),
+        st(4, "ALTER TABLE big ALTER COLUMN s TYPE varchar(20)"),
+    ];
+    let t = conn.run_in_transaction(&[], &body, &mut |_| Ok(())).unwrap();
+    let rewrote: Vec<Vec<String>> = t.iter().map(|t| t.rewrote.clone()).collect();
+    assert_eq!(rewrote, [vec![], vec!["big".to_string()], vec![], vec!["big".to_string()]], "{t:?}");
+}

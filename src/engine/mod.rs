@@ -78,6 +78,10 @@ pub struct StatementTiming {
     pub line: usize,
     pub millis: f64,
     pub rows: u64,
+    /// Tables the statement rewrote whole (PostgreSQL: a new relfilenode): on live these hold an
+    /// exclusive lock for a time that grows with the table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rewrote: Vec<String>,
 }
 
 /// A script statement that failed, after the transaction was rolled back.

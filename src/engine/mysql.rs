@@ -1314,9 +1314,12 @@ impl Connection for MysqlConn {
         for st in body {
             let started = Instant::now();
             match self.exec(&st.sql) {
-                Ok(rows) => {
-                    timings.push(StatementTiming { line: st.line, millis: super::millis(started.elapsed()), rows })
-                }
+                Ok(rows) => timings.push(StatementTiming {
+                    line: st.line,
+                    millis: super::millis(started.elapsed()),
+                    rows,
+                    rewrote: vec![],
+                }),
                 Err(e) => {
                     let _ = self.exec("ROLLBACK");
                     return Err(fail(st, server_message(&e)));

@@ -787,6 +787,18 @@ impl PgConn {
             message: db_message(e, None),
         };
         let mut timings = Vec::with_capacity(body.len());
+        // Which tables each statement rewrites: their storage file (relfilenode) changes.
+        let files = |c: &Self| -> Vec<(String, String)> {
+            c.rows(
+                "SELECT c.relname, c.relfilenode::text FROM pg_catalog.pg_class c \
+                 WHERE c.relkind = 'r' AND c.relnamespace = pg_catalog.current_schema()::regnamespace",
+            )
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|r| Some((r.first()?.clone()?, r.get(1)?.clone()?)))
+            .collect()
+        };
+        let mut before = files(self);
         for st in body {
             let started = Instant::now();
             match self.simple(&st.sql) {
@@ -798,7 +810,15 @@ impl PgConn {
                             _ => 0,
                         })
                         .sum();
-                    timings.push(StatementTiming { line: st.line, millis: super::millis(started.elapsed()), rows });
+                    let millis = super::millis(started.elapsed());
+                    let after = files(self);
+                    let rewrote = after
+                        .iter()
+                        .filter(|(t, f)| before.iter().any(|(bt, bf)| bt == t && bf != f))
+                        .map(|(t, _)| t.clone())
+                        .collect();
+                    before = after;
+                    timings.push(StatementTiming { line: st.line, millis, rows, rewrote });
                 }
                 Err(e) => {
                     let _ = self.simple("ROLLBACK");

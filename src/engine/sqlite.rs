@@ -493,9 +493,12 @@ impl Connection for SqliteConn {
         for st in body {
             let started = Instant::now();
             match run_one(&self.conn, &st.sql) {
-                Ok(rows) => {
-                    timings.push(StatementTiming { line: st.line, millis: super::millis(started.elapsed()), rows })
-                }
+                Ok(rows) => timings.push(StatementTiming {
+                    line: st.line,
+                    millis: super::millis(started.elapsed()),
+                    rows,
+                    rewrote: vec![],
+                }),
                 Err(e) => {
                     let _ = self.conn.execute_batch("ROLLBACK");
                     return Err(fail(st, e));
