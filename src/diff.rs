@@ -128,6 +128,17 @@ impl Change {
     pub fn source_table(&self) -> &str {
         self.old_table.as_deref().unwrap_or(&self.table)
     }
+
+    /// `kind table[.column]`, one line: what a drift or a leftover difference is called, and the
+    /// key of a finding's verdict in the rehearsal record.
+    pub fn label(&self) -> String {
+        format!(
+            "{} {}{}",
+            self.kind().as_str(),
+            self.table,
+            self.column.as_ref().map(|c| format!(".{c}")).unwrap_or_default()
+        )
+    }
 }
 
 /// Column correspondences of one kept table: target column name -> current column name.

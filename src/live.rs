@@ -116,19 +116,7 @@ fn guards(cfg: &Resolved, opts: &Options, live: &dyn Engine) -> anyhow::Result<(
     let now_schema = conn.introspect()?;
     if now_schema.fingerprint() != rec.live_fingerprint {
         let drift = diff::diff(&rec.live_schema, &now_schema, &Default::default())?;
-        let what: Vec<String> = drift
-            .changes
-            .iter()
-            .take(5)
-            .map(|c| {
-                format!(
-                    "{} {}{}",
-                    c.kind().as_str(),
-                    c.table,
-                    c.column.as_ref().map(|c| format!(".{c}")).unwrap_or_default()
-                )
-            })
-            .collect();
+        let what: Vec<String> = drift.changes.iter().take(5).map(|c| c.label()).collect();
         return Err(Refused(format!(
             "live {} has changed since the rehearsal ({}): rehearse again",
             live.describe(),

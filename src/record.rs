@@ -35,7 +35,7 @@ pub struct Record {
 
 /// The key of a finding in `Record::verdicts`.
 pub fn finding_key(f: &crate::findings::Finding) -> String {
-    format!("{} {}{}", f.kind.as_str(), f.table, f.column.as_ref().map(|c| format!(".{c}")).unwrap_or_default())
+    f.change.label()
 }
 
 pub fn path(workdir: &Path) -> PathBuf {

@@ -48,18 +48,7 @@ pub fn verify(
 ) -> anyhow::Result<Verification> {
     let now = conn.introspect()?;
     let rest = crate::diff::diff(&now, target, &Hints::default())?;
-    let schema_differences: Vec<String> = rest
-        .changes
-        .iter()
-        .map(|c| {
-            format!(
-                "{} {}{}",
-                c.kind().as_str(),
-                c.table,
-                c.column.as_ref().map(|c| format!(".{c}")).unwrap_or_default()
-            )
-        })
-        .collect();
+    let schema_differences: Vec<String> = rest.changes.iter().map(|c| c.label()).collect();
     let kept: Vec<String> = plan.kept.keys().filter(|t| now.table(t).is_some()).cloned().collect();
     let rows_after = count_rows(conn, dialect, &kept)?;
     let mut row_differences = Vec::new();
