@@ -6,6 +6,7 @@
 mod common;
 
 use common::db::{server_for, Engine, Server};
+use common::{git, make_app_repo};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -58,29 +59,19 @@ fn setup(s: &Server, dir: &Path, db: &str) -> std::path::PathBuf {
          INSERT INTO staff VALUES (1, 1, 'Ada'), (2, 2, 'Alan'), (3, 3, 'Grace');",
     )
     .unwrap();
-    let repo = dir.join("repo");
-    std::fs::create_dir_all(repo.join("db")).unwrap();
-    std::fs::write(
-        repo.join("db/schema.sql"),
+    make_app_repo(
+        &dir.join("repo"),
         "CREATE TABLE office (id INTEGER PRIMARY KEY, name VARCHAR(64) NOT NULL, code VARCHAR(16) NOT NULL);
          CREATE TABLE staff (id INTEGER PRIMARY KEY, office_id INTEGER REFERENCES office (id), name VARCHAR(64));
          CREATE TABLE office_note (id INTEGER PRIMARY KEY, office_id INTEGER NOT NULL, note TEXT);",
+        Some("defaults: { office.code: \"'O-' || id\" }\n"),
     )
     .unwrap();
-    std::fs::write(repo.join("db/hints.yaml"), "defaults: { office.code: \"'O-' || id\" }\n").unwrap();
-    for args in [
-        vec!["init", "-q", "-b", "main"],
-        vec!["add", "-A"],
-        vec!["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "v2"],
-        vec!["tag", "v2"],
-    ] {
-        assert!(Command::new("git").arg("-C").arg(&repo).args(&args).status().unwrap().success());
-    }
     let cfg = dir.join("upgrade.yaml");
     std::fs::write(
         &cfg,
         format!(
-            "live: {{ url: \"{}\" }}\napp: {{ repo: repo, revision: v2 }}\nschema: {{ sql: db/schema.sql }}\nhints: db/hints.yaml\nworkdir: work\n",
+            "live: {{ url: \"{}\" }}\napp: {{ repo: repo, revision: v2 }}\nschema: {{ sql: db/schema.sql }}\nhints: db/upgrade-hints.yaml\nworkdir: work\n",
             s.url_of(db)
         ),
     )
@@ -271,15 +262,8 @@ fn a_type_change_promotes_on_postgres() {
         "office_id INTEGER REFERENCES office (id), name VARCHAR(64), hired DATE);",
     );
     std::fs::write(repo.join("db/schema.sql"), schema).unwrap();
-    for args in [vec!["commit", "-qam", "v3"], vec!["tag", "-f", "v2"]] {
-        let ok = Command::new("git")
-            .arg("-C")
-            .arg(&repo)
-            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-            .args(&args)
-            .status();
-        assert!(ok.unwrap().success());
-    }
+    git(&repo, &["commit", "-qam", "v3"]).unwrap();
+    git(&repo, &["tag", "-f", "v2"]).unwrap();
     let o = run(&cfg, &["run"]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
     let o = run(&cfg, &["run", "--live", "--yes"]);
