@@ -2,6 +2,9 @@
 //! failure on live (a trigger that arrived after the rehearsal) restores live from the fresh
 //! backup; kill -9 at random moments, then `recover`, leaves live exactly old or exactly new.
 
+mod common;
+
+use common::make_app_repo;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -58,30 +61,20 @@ fn setup(dir: &Path, db: &str) -> std::path::PathBuf {
          INSERT INTO office VALUES (1, 'HQ'), (2, 'Field'), (3, 'Depot');
          INSERT INTO staff VALUES (1, 1, 'Ada'), (2, 2, 'Alan'), (3, 3, 'Grace');",
     );
-    let repo = dir.join("repo");
-    std::fs::create_dir_all(repo.join("db")).unwrap();
-    std::fs::write(
-        repo.join("db/schema.sql"),
+    make_app_repo(
+        &dir.join("repo"),
         "CREATE TABLE office (id INTEGER PRIMARY KEY, name VARCHAR(64) NOT NULL, code VARCHAR(16) NOT NULL);
          CREATE TABLE staff (id INTEGER PRIMARY KEY, office_id INTEGER, name VARCHAR(64),
            FOREIGN KEY (office_id) REFERENCES office (id));
          CREATE TABLE office_note (id INTEGER PRIMARY KEY, office_id INTEGER NOT NULL, note TEXT);",
+        Some("defaults: { office.code: \"CONCAT('O-', id)\" }\n"),
     )
     .unwrap();
-    std::fs::write(repo.join("db/hints.yaml"), "defaults: { office.code: \"CONCAT('O-', id)\" }\n").unwrap();
-    for args in [
-        vec!["init", "-q", "-b", "main"],
-        vec!["add", "-A"],
-        vec!["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "v2"],
-        vec!["tag", "v2"],
-    ] {
-        assert!(Command::new("git").arg("-C").arg(&repo).args(&args).status().unwrap().success());
-    }
     let cfg = dir.join("upgrade.yaml");
     std::fs::write(
         &cfg,
         format!(
-            "live: {{ url: \"mysql://root@127.0.0.1:{}/{db}\" }}\napp: {{ repo: repo, revision: v2 }}\nschema: {{ sql: db/schema.sql }}\nhints: db/hints.yaml\nworkdir: work\n",
+            "live: {{ url: \"mysql://root@127.0.0.1:{}/{db}\" }}\napp: {{ repo: repo, revision: v2 }}\nschema: {{ sql: db/schema.sql }}\nhints: db/upgrade-hints.yaml\nworkdir: work\n",
             port()
         ),
     )
