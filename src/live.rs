@@ -261,7 +261,15 @@ pub fn promote(opts: &Options) -> anyhow::Result<Outcome> {
     let plan = diff::diff(&current, &rec.target_schema, &rec.hints)?;
     let before = rehearsal::rows_before(conn.as_mut(), dialect, &plan)?;
     write_journal(&cfg.workdir, &mut journal, Step::Running)?;
-    say("running the rehearsed script");
+    say(&match rec.estimate_seconds(&before) {
+        Some(est) => format!(
+            "running the rehearsed script (it took {:.1} s on the test copy's {} rows; live has {} now: expect about {est:.1} s)",
+            rec.seconds.unwrap_or(0.0),
+            rec.rows.values().sum::<i64>(),
+            before.values().sum::<i64>()
+        ),
+        None => "running the rehearsed script".into(),
+    });
     let history = History::new(&rec, started);
     let expected = rehearsal::Expected {
         dialect,

@@ -171,6 +171,8 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
                 target_schema: target.clone(),
                 hints: hints.clone(),
                 verdicts: findings.iter().map(|f| (record::finding_key(f), f.verdict)).collect(),
+                seconds: rehearsal.seconds,
+                rows: rehearsal.rows_before.clone(),
             },
         )?;
     }
@@ -324,6 +326,8 @@ fn run_and_verify(
                         rows: t.rows,
                         statement,
                         rewrote: t.rewrote.clone(),
+                        algorithm: t.algorithm.clone(),
+                        how: crate::report::how(&t.rewrote, t.algorithm.as_deref()),
                     }
                 })
                 .collect();

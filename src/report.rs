@@ -57,9 +57,22 @@ pub struct Slow {
     pub millis: f64,
     pub rows: u64,
     pub statement: String,
-    /// Tables the statement rewrote whole (PostgreSQL).
+    /// Tables the statement rewrote whole (PostgreSQL: new relfilenode; MySQL: new table id).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rewrote: Vec<String>,
+    /// MySQL's way of running a DDL statement: copy, inplace or instant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
+    /// `rewrote` and `algorithm` in words (how).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub how: String,
+}
+
+/// How a statement ran, for the slowest-statements tables: `copy; rewrites t`, `instant`, or
+/// empty when the engine said nothing.
+pub fn how(rewrote: &[String], algorithm: Option<&str>) -> String {
+    let rewrites = (!rewrote.is_empty()).then(|| format!("rewrites {}", rewrote.join(", ")));
+    algorithm.map(String::from).into_iter().chain(rewrites).collect::<Vec<_>>().join("; ")
 }
 
 impl Rehearsal {

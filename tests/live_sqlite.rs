@@ -142,6 +142,8 @@ fn promotion_upgrades_live_records_history_and_rolls_back() {
     assert_eq!(run(&cfg, &["run"]).status.code(), Some(0));
     let o = run(&cfg, &["run", "--live", "--yes"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The duration is announced from the rehearsal's time, scaled to live's rows of the moment.
+    assert!(stderr(&o).contains("test copy's 700 rows; live has 700 now: expect about"), "{}", stderr(&o));
     assert_ne!(fingerprint(&live), old_fp);
     #[cfg(unix)]
     {

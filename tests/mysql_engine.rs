@@ -524,3 +524,25 @@ fn restore_after_a_failing_script_leaves_the_copy_exactly_as_cloned() {
     assert_eq!(dump_text(&base, &copy), copy_before);
     assert_eq!(dump_text(&base, &db), live_before);
 }
+
+/// Each DDL statement's timing says how MariaDB ran it: adding a nullable column is instant,
+/// widening int to bigint copies the rows into a new table (and names it), a new index is built
+/// in place without a rebuild; DML gets no algorithm.
+#[test]
+fn timings_say_which_algorithm_each_ddl_statement_used() {
+    let Some(base) = server() else { return };
+    let mut scope = Scope::new(&base);
+    let db = scope.live(
+        "algo",
+        "CREATE TABLE big (id int PRIMARY KEY, n int, s varchar(20)); INSERT INTO big SELECT seq, seq, 'x' FROM seq_1_to_100;",
+    );
+    let mut c = scope.conn(&db, Access::ReadWrite);
+    let script = "ALTER TABLE big ADD COLUMN note text;\nALTER TABLE big MODIFY n bigint;\nCREATE INDEX big_s ON big (s);\nUPDATE big SET note = 'y';";
+    let t = c.run_in_transaction(&[], &statements(script), &mut |_| Ok(())).unwrap();
+    let how: Vec<(Option<&str>, Vec<String>)> = t.iter().map(|t| (t.algorithm.as_deref(), t.rewrote.clone())).collect();
+    assert_eq!(
+        how,
+        [(Some("instant"), vec![]), (Some("copy"), vec!["big".to_string()]), (Some("inplace"), vec![]), (None, vec![])],
+        "{t:?}"
+    );
+}

@@ -82,6 +82,13 @@ pub struct StatementTiming {
     /// exclusive lock for a time that grows with the table.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rewrote: Vec<String>,
+    /// How MySQL/MariaDB carried out a DDL statement, told from InnoDB's table ids and the rows
+    /// the statement reported: `copy` (rows copied into a new table, writes blocked throughout),
+    /// `inplace, rebuilt` (a new table built in place), `inplace` (an index built, the table
+    /// kept) or `instant` (metadata only). None elsewhere, or when the
+    /// user may not read InnoDB's table list (PROCESS privilege).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
 }
 
 /// A script statement that failed, after the transaction was rolled back.

@@ -1015,6 +1015,29 @@ impl MysqlConn {
         Ok(rows.into_iter().map(row_text).collect())
     }
 
+    /// InnoDB's id of each table of this database: a table rebuilt by ALTER (COPY or INPLACE)
+    /// gets a new one. None when the list cannot be read (it needs the PROCESS privilege).
+    fn table_ids(&mut self) -> Option<Vec<(String, String)>> {
+        let view = match self.version.flavor {
+            Flavor::MariaDb => "INNODB_SYS_TABLES",
+            Flavor::Mysql => "INNODB_TABLES",
+        };
+        let rows = self
+            .rows(&format!(
+                "SELECT NAME, CAST(TABLE_ID AS CHAR) FROM information_schema.{view} WHERE NAME LIKE CONCAT(DATABASE(), '/%')"
+            ))
+            .ok()?;
+        Some(
+            rows.into_iter()
+                .filter_map(|r| {
+                    let name = r.first()?.clone()?;
+                    let table = decode_file_name(name.split_once('/')?.1);
+                    Some((table, r.get(1)?.clone()?))
+                })
+                .collect(),
+        )
+    }
+
     /// Default character set and collation of a database, None when it does not exist.
     fn database_defaults(&mut self, name: &str) -> anyhow::Result<Option<(String, String)>> {
         let rows = self.rows(&format!(
@@ -1311,15 +1334,33 @@ impl Connection for MysqlConn {
         let begin = Statement { line: 0, sql: "START TRANSACTION".into() };
         self.exec(&begin.sql).map_err(|e| fail(&begin, server_message(&e)))?;
         let mut timings = Vec::new();
+        let mut ids = self.table_ids();
         for st in body {
             let started = Instant::now();
             match self.exec(&st.sql) {
-                Ok(rows) => timings.push(StatementTiming {
-                    line: st.line,
-                    millis: super::millis(started.elapsed()),
-                    rows,
-                    rewrote: vec![],
-                }),
+                Ok(rows) => {
+                    let millis = super::millis(started.elapsed());
+                    let (rewrote, algorithm) = match (&ids, is_ddl(&st.sql)) {
+                        (Some(before), true) => {
+                            let after = self.table_ids().unwrap_or_default();
+                            let rebuilt: Vec<String> = after
+                                .iter()
+                                .filter(|(t, id)| before.iter().any(|(bt, bid)| bt == t && bid != id))
+                                .map(|(t, _)| t.clone())
+                                .collect();
+                            let algorithm = match (rebuilt.is_empty(), rows > 0) {
+                                (true, _) if builds_index(&st.sql) => "inplace",
+                                (true, _) => "instant",
+                                (false, true) => "copy",
+                                (false, false) => "inplace, rebuilt",
+                            };
+                            ids = Some(after);
+                            (rebuilt, Some(algorithm.to_string()))
+                        }
+                        _ => (vec![], None),
+                    };
+                    timings.push(StatementTiming { line: st.line, millis, rows, rewrote, algorithm })
+                }
                 Err(e) => {
                     let _ = self.exec("ROLLBACK");
                     return Err(fail(st, server_message(&e)));
@@ -1351,6 +1392,48 @@ impl Connection for MysqlConn {
     fn as_text(&self, expr: &str) -> String {
         format!("CAST({expr} AS CHAR)")
     }
+}
+
+/// Statements that may rebuild a table.
+fn is_ddl(sql: &str) -> bool {
+    let first = sql.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+    matches!(first.as_str(), "ALTER" | "CREATE" | "DROP" | "RENAME" | "OPTIMIZE" | "TRUNCATE")
+}
+
+/// Whether a DDL statement builds an index: InnoDB reads the whole table for it (in place,
+/// writes allowed) even though the table keeps its id.
+fn builds_index(sql: &str) -> bool {
+    let up = sql.to_ascii_uppercase();
+    let words: Vec<&str> = up.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').collect();
+    words.windows(2).any(|w| {
+        matches!(
+            (w[0], w[1]),
+            ("ADD", "INDEX" | "KEY" | "UNIQUE" | "CONSTRAINT" | "PRIMARY" | "FOREIGN") | ("CREATE", "INDEX" | "UNIQUE")
+        )
+    })
+}
+
+/// A table name as InnoDB files it: characters outside [A-Za-z0-9_] are written `@XXXX` (hex
+/// code point).
+fn decode_file_name(name: &str) -> String {
+    let mut out = String::new();
+    let mut rest = name;
+    while let Some(i) = rest.find('@') {
+        out.push_str(&rest[..i]);
+        let code = rest.get(i + 1..i + 5).and_then(|h| u32::from_str_radix(h, 16).ok()).and_then(char::from_u32);
+        match code {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[i + 5..];
+            }
+            None => {
+                out.push('@');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 // ----------------------------------------------------------------------------- normalization --
@@ -1661,6 +1744,14 @@ fn regex_escape(v: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn innodb_file_names_decode_to_table_names() {
+        assert_eq!(decode_file_name("order@0020lines"), "order lines");
+        assert_eq!(decode_file_name("plain_name"), "plain_name");
+        assert_eq!(decode_file_name("odd@zz"), "odd@zz");
+    }
+
     use super::*;
 
     #[test]

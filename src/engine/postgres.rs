@@ -818,7 +818,7 @@ impl PgConn {
                         .map(|(t, _)| t.clone())
                         .collect();
                     before = after;
-                    timings.push(StatementTiming { line: st.line, millis, rows, rewrote });
+                    timings.push(StatementTiming { line: st.line, millis, rows, rewrote, algorithm: None });
                 }
                 Err(e) => {
                     let _ = self.simple("ROLLBACK");

@@ -498,6 +498,7 @@ impl Connection for SqliteConn {
                     millis: super::millis(started.elapsed()),
                     rows,
                     rewrote: vec![],
+                    algorithm: None,
                 }),
                 Err(e) => {
                     let _ = self.conn.execute_batch("ROLLBACK");

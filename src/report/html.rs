@@ -143,6 +143,8 @@ struct Slow {
     bar_px: u32,
     rows: u64,
     statement: String,
+    /// `copy; rewrites t`: how the engine ran it, when it said (crate::report::how).
+    how: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -243,6 +245,13 @@ pub fn extras(value: &Value, script: ScriptView) -> Extras {
                 bar_px: (share * 1.2).round().clamp(2.0, 120.0) as u32,
                 rows: t.get("rows").and_then(Value::as_u64).unwrap_or(0),
                 statement: statement_at(line),
+                how: crate::report::how(
+                    &t.get("rewrote")
+                        .and_then(Value::as_array)
+                        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect::<Vec<_>>())
+                        .unwrap_or_default(),
+                    t.get("algorithm").and_then(Value::as_str),
+                ),
             }
         })
         .collect();
