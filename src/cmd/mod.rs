@@ -2,6 +2,7 @@
 //! options and calls the library. No database work here.
 
 pub mod apply;
+pub mod backup;
 pub mod bundle;
 pub mod copy;
 pub mod demo;
@@ -47,6 +48,8 @@ pub enum Command {
     History(live::HistoryArgs),
     /// Copy tables and rows between engines or to/from a folder of JSON-lines files, verified
     Copy(copy::Args),
+    /// Back live up into a new local SQLite file (any engine), verified table by table
+    Backup(backup::Args),
     /// Put live back to its state before the last promotion (SQLite: the kept <file>.pre-upgrade; PostgreSQL, MySQL: the promotion's backup)
     Rollback(live::RollbackArgs),
     /// Settle a promotion that was interrupted (crash, kill): say what state live is in
@@ -70,6 +73,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Report(a) => report::run(a),
         Command::History(a) => live::history(a),
         Command::Copy(a) => copy::run(a),
+        Command::Backup(a) => backup::run(a),
         Command::Rollback(a) => live::rollback(a),
         Command::Recover(a) => live::recover(a),
         Command::Bundle(a) => bundle::run(a),
