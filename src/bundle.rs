@@ -135,6 +135,12 @@ pub fn build(opts: &Options) -> anyhow::Result<Built> {
     if !rec.verified {
         return Err(Refused("the last rehearsal was not verified: rehearse again, then bundle".into()).into());
     }
+    if let Some(to) = &rec.switched_to {
+        return Err(Refused(format!(
+            "the last rehearsal moved live onto {to} (test.url): an engine switch is not bundled; rehearse the clients' own database"
+        ))
+        .into());
+    }
     let scheme = cfg.live_url.split_once(':').map(|(s, _)| s).unwrap_or("");
     if rec.engine != "sqlite" || scheme != "sqlite" {
         return Err(Refused(format!(

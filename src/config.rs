@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub live: Option<RawLive>,
+    pub test: Option<RawTest>,
     pub app: Option<RawApp>,
     pub schema: Option<RawSchema>,
     pub hints: Option<String>,
@@ -24,6 +25,12 @@ pub struct RawConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLive {
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTest {
     pub url: Option<String>,
 }
 
@@ -55,6 +62,10 @@ pub struct Overrides {
     /// Live database URL (sqlite:///path, postgres://..., mysql://...) [env: REHEARSE_LIVE_URL]
     #[arg(long, value_name = "URL")]
     pub live_url: Option<String>,
+    /// A database of another engine (or server) beside which the test copy is made, filled by
+    /// `rehearse copy` from live: rehearses an engine switch [env: REHEARSE_TEST_URL]
+    #[arg(long, value_name = "URL")]
+    pub test_url: Option<String>,
     /// Git repository of the application [env: REHEARSE_APP_REPO]
     #[arg(long, value_name = "DIR")]
     pub repo: Option<String>,
@@ -119,6 +130,9 @@ pub struct App {
 pub struct Resolved {
     pub config_file: Option<PathBuf>,
     pub live_url: String,
+    /// `test.url`: the test copy is made beside this database (another engine or server)
+    /// instead of beside live, and filled by `rehearse copy`.
+    pub test_url: Option<String>,
     pub app: Option<App>,
     pub schema: SchemaSource,
     pub hints: Option<String>,
@@ -131,6 +145,7 @@ pub struct Resolved {
 /// Every config key, as documented in docs/config.md (a test keeps the two in step).
 pub const KEYS: &[(&str, &str, &str)] = &[
     ("live.url", "REHEARSE_LIVE_URL", "--live-url"),
+    ("test.url", "REHEARSE_TEST_URL", "--test-url"),
     ("app.repo", "REHEARSE_APP_REPO", "--repo"),
     ("app.revision", "REHEARSE_APP_REVISION", "--revision"),
     ("app.checkout_dir", "REHEARSE_APP_CHECKOUT_DIR", "--checkout-dir"),
@@ -177,12 +192,15 @@ pub fn resolve(config_file: Option<&Path>, flags: &Overrides) -> anyhow::Result<
     let live_url = pick(&flags.live_url, "REHEARSE_LIVE_URL", live.url)
         .with_context(|| format!("{where_}: missing live.url (set it in the file, REHEARSE_LIVE_URL or --live-url)"))?;
     // A relative SQLite path is relative to the config file, like every other path in it.
-    let live_url = match live_url.strip_prefix("sqlite://").or_else(|| live_url.strip_prefix("sqlite:")) {
-        Some(p) if !p.starts_with('/') && !p.is_empty() => {
-            format!("sqlite://{}", base_dir.join(p).display())
-        }
-        _ => live_url,
+    let sqlite_abs = |url: String| match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        Some(p) if !p.starts_with('/') && !p.is_empty() => format!("sqlite://{}", base_dir.join(p).display()),
+        _ => url,
     };
+    let live_url = sqlite_abs(live_url);
+    let test_url = pick(&flags.test_url, "REHEARSE_TEST_URL", raw.test.and_then(|t| t.url)).map(sqlite_abs);
+    if test_url.as_ref() == Some(&live_url) {
+        bail!("{where_}: test.url is live.url: name another database for the test copy, or remove test.url");
+    }
     let abs = |p: String| -> PathBuf {
         let p = PathBuf::from(p);
         if p.is_absolute() {
@@ -233,6 +251,7 @@ pub fn resolve(config_file: Option<&Path>, flags: &Overrides) -> anyhow::Result<
     Ok(Resolved {
         config_file: config_file.map(Path::to_path_buf),
         live_url,
+        test_url,
         app,
         schema,
         hints: pick(&flags.hints, "REHEARSE_HINTS", raw.hints),

@@ -27,5 +27,6 @@ pub mod runner;
 pub mod schema;
 pub mod script;
 pub mod sqltext;
+pub mod switch;
 pub mod target;
 pub mod verify;

@@ -91,6 +91,12 @@ fn guards(cfg: &Resolved, opts: &Options, live: &dyn Engine) -> anyhow::Result<(
     if !rec.verified {
         return Err(Refused("the last rehearsal was not verified: rehearse again".into()).into());
     }
+    if let Some(to) = &rec.switched_to {
+        return Err(Refused(format!(
+            "the last rehearsal moved live onto {to} (test.url): its script is for that engine, not live's; to switch, load the new database with `rehearse copy`, then rehearse it as live and promote with --live"
+        ))
+        .into());
+    }
     let script_path = opts.script.clone().unwrap_or_else(|| rec.script.clone());
     let script = std::fs::read_to_string(&script_path)
         .with_context(|| format!("cannot read the script {}", script_path.display()))?;

@@ -37,6 +37,10 @@ pub struct Record {
     pub seconds: Option<f64>,
     #[serde(default)]
     pub rows: std::collections::BTreeMap<String, i64>,
+    /// An engine switch (`test.url`): the database beside which the test copy was made. Such a
+    /// rehearsal is never promoted: its script was proven on another engine than live's.
+    #[serde(default)]
+    pub switched_to: Option<String>,
 }
 
 impl Record {

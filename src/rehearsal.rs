@@ -44,7 +44,14 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
     fsutil::private_dir(&cfg.workdir)?;
     record::clear(&cfg.workdir)?;
     let live = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
-    let dialect = live.dialect();
+    // An engine switch (test.url): the test copy, the scratch database and so the script are of
+    // the stand-in's engine; live is still only read.
+    let stand_in = match &cfg.test_url {
+        Some(url) => Some(crate::switch::stand_in(url, live.as_ref())?),
+        None => None,
+    };
+    let home: &dyn engine::Engine = stand_in.as_deref().unwrap_or(live.as_ref());
+    let dialect = home.dialect();
     // Reach live first (read-only), so a wrong URL or password fails before any slow step.
     let live_is_empty = live.connect()?.introspect()?.tables.is_empty();
     if live_is_empty {
@@ -65,7 +72,7 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
     };
     let hints = load_hints(cfg, &code_dir)?;
     say("reading the schema the new code expects");
-    let (target, records) = target::target_schema(&cfg.schema, &code_dir, live.as_ref(), &cfg.workdir)?;
+    let (target, records) = target::target_schema(&cfg.schema, &code_dir, home, &cfg.workdir)?;
     if target.tables.is_empty() && !live_is_empty {
         // Every table of live would be dropped: far likelier a wrong path or a command that did
         // nothing than the new code's intent.
@@ -78,7 +85,10 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
 
     // The test copy: live is only read here.
     say(&format!("cloning {} into its test copy", live.describe()));
-    let cloned = live.clone_to_test_copy(&cfg.workdir)?;
+    let cloned = match &stand_in {
+        Some(s) => crate::switch::clone(&cfg.live_url, s.as_ref(), &cfg.workdir)?,
+        None => live.clone_to_test_copy(&cfg.workdir)?,
+    };
     let copy = &cloned.test_copy;
     let mut conn = copy.connect()?;
     let current = conn.introspect()?;
@@ -139,7 +149,10 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
                 // dump it was cloned from.
                 say("the script failed; restoring the test copy from the dump (MySQL cannot roll DDL back)");
                 drop(conn);
-                copy.restore_test_copy(&cloned.backup)?;
+                match &stand_in {
+                    Some(s) => drop(crate::switch::fill(s.as_ref(), &cloned.backup, &cfg.workdir)?),
+                    None => copy.restore_test_copy(&cloned.backup)?,
+                }
                 r.reason = Some(format!(
                     "the script failed; {} commits DDL statement by statement, so rollback meant restoring the test copy from {}: it is as it was before the run",
                     dialect.name(),
@@ -171,6 +184,7 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
                 target_schema: target.clone(),
                 hints: hints.clone(),
                 verdicts: findings.iter().map(|f| (record::finding_key(f), f.verdict)).collect(),
+                switched_to: stand_in.as_ref().map(|s| s.describe()),
                 seconds: rehearsal.seconds,
                 rows: rehearsal.rows_before.clone(),
             },
@@ -354,10 +368,20 @@ fn run_and_verify(
 fn next_steps(cfg: &Resolved, r: &Rehearsal, script: &Path, copy: &str) -> Vec<String> {
     let config = cfg.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "upgrade.yaml".into());
     match r.status {
-        Status::Passed => vec![
-            format!("Point the new code at the test copy ({copy}) and let users test it."),
-            format!("When satisfied: rehearse run --config {config} --live"),
-        ],
+        Status::Passed => match &cfg.test_url {
+            None => vec![
+                format!("Point the new code at the test copy ({copy}) and let users test it."),
+                format!("When satisfied: rehearse run --config {config} --live"),
+            ],
+            // An engine switch is never promoted as such: the script is for the new engine.
+            Some(url) => vec![
+                format!("Point the new code at the test copy ({copy}) and let users test it."),
+                format!(
+                    "When satisfied: rehearse copy --from <live.url> --to {} (the new live), then rehearse that database as live.url and promote it with --live",
+                    crate::redact::url(url)
+                ),
+            ],
+        },
         Status::NotRun => vec![
             format!("Edit {} (decide each TODO(rehearse), or add hints), then:", script.display()),
             format!("rehearse run --config {config} --script {}", script.display()),

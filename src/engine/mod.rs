@@ -115,6 +115,10 @@ pub trait Engine {
     /// Copy this (live) database into its test copy `<db>upgradetest`, replacing an earlier copy
     /// that rehearse made, and keep a backup of live in `workdir`. Only reads from self.
     fn clone_to_test_copy(&self, workdir: &Path) -> anyhow::Result<Cloned>;
+    /// An empty test copy `<db>upgradetest` beside this database (replacing an earlier one
+    /// rehearse made, refusing one it did not), for a rehearsal whose test copy is filled by
+    /// `rehearse copy` from a live database of another engine (`test.url`). Only reads from self.
+    fn empty_test_copy(&self, workdir: &Path) -> anyhow::Result<Box<dyn Engine>>;
     /// A fresh empty database of the same engine for the new code's schema.
     fn scratch(&self, workdir: &Path) -> anyhow::Result<Box<dyn Engine>>;
     /// Remove a scratch database made by `scratch`.

@@ -680,6 +680,25 @@ impl Engine for Mysql {
         Ok(Cloned { test_copy: Box::new(self.sibling(copy, role)), backup })
     }
 
+    fn empty_test_copy(&self, _workdir: &Path) -> anyhow::Result<Box<dyn Engine>> {
+        if self.role != Role::Live {
+            bail!("{} is not a live database: rehearse makes a test copy next to live only", self.describe());
+        }
+        let copy = self.derived_name(TEST_COPY_SUFFIX)?;
+        let mut admin = self.admin()?;
+        let defaults = admin.database_defaults(&self.database)?.ok_or_else(|| {
+            anyhow!("MySQL database {} does not exist on {}: check test.url", self.database, self.params.place())
+        })?;
+        let role = Role::TestCopy { live: self.database.clone() };
+        {
+            let mut marker = Marker { conn: &mut admin, live: self.database.clone() };
+            marker.ensure()?;
+            marker.check_replaceable(&copy, &role)?;
+        }
+        self.recreate(&mut admin, &copy, &role, &defaults)?;
+        Ok(Box::new(self.sibling(copy, role)))
+    }
+
     fn scratch(&self, workdir: &Path) -> anyhow::Result<Box<dyn Engine>> {
         let _ = workdir;
         if self.role != Role::Live {

@@ -144,6 +144,25 @@ impl Postgres {
         })
     }
 
+    /// `<db>upgradetest`, new and empty, marked as still being filled: an earlier one rehearse
+    /// made is dropped first, one it did not make is refused.
+    fn create_test_copy(&self, admin: &PgConn, create_options: &str) -> anyhow::Result<Postgres> {
+        let live_name = self.params.dbname.clone();
+        let copy_name = self.test_copy_name()?;
+        if let Existing::Unmarked(comment) = admin.existing(&copy_name, COPY_MARK)? {
+            return Err(refused_unmarked(&copy_name, &comment, &self.params));
+        }
+        admin.drop_marked(&copy_name, &live_name, COPY_MARK)?;
+        say(&format!("creating the test copy {copy_name}"));
+        let q = Dialect::Postgres.quote(&copy_name);
+        admin.exec(&format!("CREATE DATABASE {q} TEMPLATE template0{create_options}"))?;
+        admin.exec(&format!(
+            "COMMENT ON DATABASE {q} IS {}",
+            Dialect::Postgres.literal(&format!("{COPY_MARK}{live_name}{INCOMPLETE}"))
+        ))?;
+        Ok(self.sibling(&copy_name, Role::TestCopy { live: live_name }))
+    }
+
     fn sibling(&self, dbname: &str, role: Role) -> Postgres {
         Postgres { params: self.params.with_dbname(dbname), access: Access::ReadWrite, role }
     }
@@ -198,21 +217,29 @@ impl Engine for Postgres {
             return Err(refused_unmarked(&copy_name, &comment, &self.params));
         }
         let backup = dump_live(&tools, &self.params, workdir, &format!("{}.dump.d", file_stem(&live_name)))?;
-        admin.drop_marked(&copy_name, &live_name, COPY_MARK)?;
-        say(&format!("creating the test copy {copy_name}"));
-        let q = Dialect::Postgres.quote(&copy_name);
-        admin.exec(&format!("CREATE DATABASE {q} TEMPLATE template0{create_options}"))?;
-        admin.exec(&format!(
-            "COMMENT ON DATABASE {q} IS {}",
-            Dialect::Postgres.literal(&format!("{COPY_MARK}{live_name}{INCOMPLETE}"))
-        ))?;
-        let copy = self.sibling(&copy_name, Role::TestCopy { live: live_name.clone() });
+        let copy = self.create_test_copy(&admin, &create_options)?;
         restore(&tools, &copy.params, &backup)?;
+        let q = Dialect::Postgres.quote(&copy_name);
         admin.exec(&format!(
             "COMMENT ON DATABASE {q} IS {}",
             Dialect::Postgres.literal(&format!("{COPY_MARK}{live_name}"))
         ))?;
         Ok(Cloned { test_copy: Box::new(copy), backup })
+    }
+
+    fn empty_test_copy(&self, _workdir: &Path) -> anyhow::Result<Box<dyn Engine>> {
+        let live = PgConn::connect(&self.params, Access::ReadOnly)?;
+        let create_options = live.create_options()?;
+        live.ensure_createdb(&self.params)?;
+        drop(live);
+        let admin = self.admin()?;
+        let copy = self.create_test_copy(&admin, &create_options)?;
+        admin.exec(&format!(
+            "COMMENT ON DATABASE {} IS {}",
+            Dialect::Postgres.quote(&copy.params.dbname),
+            Dialect::Postgres.literal(&format!("{COPY_MARK}{}", self.params.dbname))
+        ))?;
+        Ok(Box::new(copy))
     }
 
     fn scratch(&self, _workdir: &Path) -> anyhow::Result<Box<dyn Engine>> {

@@ -107,6 +107,23 @@ impl Sqlite {
     }
 }
 
+impl Sqlite {
+    /// The marker file beside the test copy; refuses when a file of the test copy's name exists
+    /// that rehearse did not make (it is someone's: never replace it).
+    fn replaceable_test_copy(&self, workdir: &Path) -> anyhow::Result<PathBuf> {
+        let copy = self.test_copy_path(workdir);
+        let mark = copy.with_file_name(format!(".{}.rehearse", copy.file_name().unwrap_or_default().to_string_lossy()));
+        if copy.exists() && !mark.exists() {
+            return Err(crate::exit::Refused(format!(
+                "{} exists but was not made by rehearse: move it away or choose another workdir",
+                copy.display()
+            ))
+            .into());
+        }
+        Ok(mark)
+    }
+}
+
 impl Engine for Sqlite {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
@@ -137,15 +154,7 @@ impl Engine for Sqlite {
                 bail!("the workdir {} holds the live file itself: choose another workdir", workdir.display());
             }
         }
-        // A file of the test copy's name that rehearse did not make is someone's: never replace it.
-        let mark = copy.with_file_name(format!(".{}.rehearse", copy.file_name().unwrap_or_default().to_string_lossy()));
-        if copy.exists() && !mark.exists() {
-            return Err(crate::exit::Refused(format!(
-                "{} exists but was not made by rehearse: move it away or choose another workdir",
-                copy.display()
-            ))
-            .into());
-        }
+        let mark = self.replaceable_test_copy(workdir)?;
         let src = self.open()?;
         // Online backup into a temporary file, then rename: a half-written copy never has the
         // final name.
@@ -166,6 +175,18 @@ impl Engine for Sqlite {
         std::fs::copy(&backup, &copy)?;
         fsutil::private_file(&copy)?;
         Ok(Cloned { test_copy: Box::new(Sqlite::at(copy, Access::ReadWrite)), backup })
+    }
+
+    fn empty_test_copy(&self, workdir: &Path) -> anyhow::Result<Box<dyn Engine>> {
+        let copy = self.test_copy_path(workdir);
+        let mark = self.replaceable_test_copy(workdir)?;
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", copy.display()));
+        }
+        fsutil::write_private(&mark, format!("rehearse test copy for {}\n", self.path.display()).as_bytes())?;
+        rusqlite::Connection::open(&copy)?;
+        fsutil::private_file(&copy)?;
+        Ok(Box::new(Sqlite::at(copy, Access::ReadWrite)))
     }
 
     /// In a folder of its own, emptied on every run: a schema command may leave files beside the
