@@ -1660,6 +1660,12 @@ pub fn cast_check(expr: &str, from_type: &str, to_type: &str) -> Option<String> 
                     _ => Some(format!("{expr} {range}")),
                 },
                 Decimal | Float => Some(format!("({expr} = FLOOR({expr}) AND {expr} {range})")),
+                // A signed type holds every number with fewer characters than its largest one:
+                // those skip the (costly) decimal conversion.
+                _ if lo < 0 => Some(format!(
+                    "({txt} REGEXP {INTEGER_TEXT} AND (CHAR_LENGTH({txt}) < {} OR CAST({txt} AS DECIMAL(65,0)) {range}))",
+                    hi.to_string().len()
+                )),
                 _ => Some(format!("({txt} REGEXP {INTEGER_TEXT} AND CAST({txt} AS DECIMAL(65,0)) {range})")),
             }
         }

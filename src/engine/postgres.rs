@@ -759,11 +759,15 @@ impl Connection for PgConn {
         }
         // Before 16, text to an integer type without the helper's exception block per row (which
         // made probing a large table slow): PostgreSQL's integer input is exactly optional
-        // spaces, a sign, decimal digits, spaces; then the range.
+        // spaces, a sign, decimal digits, spaces; then the range, which only a value with as
+        // many characters as the type's largest number can miss (the numeric conversion is the
+        // costly part, so shorter values skip it).
         if is_string_type(from_type) {
             if let Some((lo, hi)) = integer_range(to_type) {
+                let short = hi.to_string().len();
                 return Ok(Some(format!(
-                    "CASE WHEN ({expr})::text ~ '^\\s*[-+]?[0-9]+\\s*$' THEN btrim(({expr})::text, E' \\t\\n\\r\\f\\x0B')::numeric BETWEEN {lo} AND {hi} ELSE false END"
+                    "CASE WHEN ({expr})::text ~ '^\\s*[-+]?[0-9]+\\s*$' THEN (CASE WHEN octet_length(({expr})::text) < {short} THEN true \
+                     ELSE btrim(({expr})::text, E' \\t\\n\\r\\f\\x0B')::numeric BETWEEN {lo} AND {hi} END) ELSE false END"
                 )));
             }
         }
