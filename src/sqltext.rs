@@ -92,7 +92,7 @@ impl Guard {
         }
         let what = if self.label.is_empty() { String::new() } else { format!(" {}", self.label) };
         Err(format!(
-            "guard failed: the rehearsal counted {}{what}, the database now has {now}: the data moved since the rehearsal; rehearse again",
+            "guard failed: the rehearsal counted {}{what}, the database now has {now}: the data moved since the rehearsal (or a statement above changed it); rehearse again",
             self.expect
         ))
     }
@@ -380,7 +380,7 @@ mod tests {
         let e = g.check(&one(Some("13"))).unwrap_err();
         assert_eq!(
             e,
-            "guard failed: the rehearsal counted 12 NULL values in users.email, the database now has 13: the data moved since the rehearsal; rehearse again"
+            "guard failed: the rehearsal counted 12 NULL values in users.email, the database now has 13: the data moved since the rehearsal (or a statement above changed it); rehearse again"
         );
         let zero = Guard { line: 1, expect: 0, label: "values too long".into() };
         assert_eq!(zero.check(&one(None)), Ok(()), "sum() over no rows is NULL: the probe read it as 0");
