@@ -2,7 +2,8 @@
 //! in words a sysadmin reads ("12 rows have NULL in `email`").
 //!
 //! The rules here are the seed workflow's heuristics (DESIGN.md), overridable by hints. A finding
-//! is `auto` only when the data proves it safe.
+//! is `auto` only when the data proves it safe. Beside each verdict: the measured figures it rests
+//! on (`basis`), which the script re-checks with guards.
 
 use crate::diff::{Change, Kind};
 use crate::hints::Hints;
@@ -634,4 +635,83 @@ pub fn overall(findings: &[Finding]) -> Verdict {
 /// Whether the script may run: nothing for a human, and every loss accepted.
 pub fn runnable(findings: &[Finding]) -> bool {
     findings.iter().all(|f| f.verdict == Verdict::Auto || (f.verdict == Verdict::Lossy && f.accepted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::Column;
+
+    fn not_null(table: &str, column: &str) -> Change {
+        Change {
+            kind: Some(Kind::ColumnNullabilityChanged),
+            table: table.into(),
+            column: Some(column.into()),
+            from: Some(Column { name: column.into(), nullable: true, ..Default::default() }),
+            to: Some(Column { name: column.into(), nullable: false, ..Default::default() }),
+            ..Default::default()
+        }
+    }
+
+    /// Evidence with these figures, each measured by a query of its own.
+    fn measured(figures: &[(Figure, i64)]) -> Evidence {
+        let mut e = Evidence::default();
+        for (f, v) in figures {
+            e.set(*f, Some(*v));
+            e.queries.insert(*f, format!("SELECT {v}"));
+        }
+        e
+    }
+
+    #[test]
+    fn a_zero_that_made_a_change_automatic_and_a_count_left_to_a_human_are_what_the_verdict_rests_on() {
+        let f =
+            judge(&not_null("users", "email"), &measured(&[(Figure::Rows, 40), (Figure::Nulls, 0)]), &Hints::default());
+        assert_eq!(f.verdict, Verdict::Auto);
+        assert_eq!(f.basis, [(Figure::Nulls, "NULL values in users.email".to_string())]);
+        let f =
+            judge(&not_null("users", "email"), &measured(&[(Figure::Rows, 40), (Figure::Nulls, 1)]), &Hints::default());
+        assert_eq!(f.verdict, Verdict::Human);
+        assert_eq!(f.basis, [(Figure::Nulls, "NULL value in users.email".to_string())], "the count a TODO is for");
+    }
+
+    #[test]
+    fn a_count_a_hint_settles_whatever_its_size_is_not_guarded() {
+        let mut hints = Hints::default();
+        hints.defaults.insert("users.email".into(), "'x'".into());
+        let f = judge(&not_null("users", "email"), &measured(&[(Figure::Nulls, 12)]), &hints);
+        assert_eq!(f.verdict, Verdict::Auto);
+        assert!(f.basis.is_empty(), "{:?}", f.basis);
+        // A loss accepted by name: not its size; a drop that loses nothing: its zero.
+        let drop = Change {
+            kind: Some(Kind::ColumnDropped),
+            table: "t".into(),
+            column: Some("c".into()),
+            ..Default::default()
+        };
+        hints.accept_loss.push("t.c".into());
+        let f = judge(&drop, &measured(&[(Figure::NonNull, 7)]), &hints);
+        assert_eq!((f.verdict, f.basis.len()), (Verdict::Lossy, 0));
+        let f = judge(&drop, &measured(&[(Figure::NonNull, 0)]), &hints);
+        assert_eq!(f.basis, [(Figure::NonNull, "non-NULL values in t.c".to_string())]);
+    }
+
+    #[test]
+    fn a_figure_reasoned_out_rather_than_counted_by_its_own_query_is_not_guarded() {
+        let unique = Change {
+            kind: Some(Kind::UniqueAdded),
+            table: "t".into(),
+            columns: vec!["id2".into()],
+            ..Default::default()
+        };
+        let e = Evidence { duplicate_groups: Some(0), ..Default::default() }; // a new identity column
+        let f = judge(&unique, &e, &Hints::default());
+        assert_eq!(f.verdict, Verdict::Auto);
+        assert!(f.basis.is_empty(), "{:?}", f.basis);
+        let f = judge(&unique, &measured(&[(Figure::DuplicateGroups, 3)]), &Hints::default());
+        assert_eq!(
+            f.basis,
+            [(Figure::DuplicateGroups, "duplicate groups for the new unique key (id2) of t".to_string())]
+        );
+    }
 }

@@ -75,7 +75,8 @@ impl Evidence {
         }
     }
 
-    fn set(&mut self, figure: Figure, v: Option<i64>) {
+    /// Set one figure (the aggregate scan fills them by position).
+    pub fn set(&mut self, figure: Figure, v: Option<i64>) {
         let slot = match figure {
             Figure::Rows => &mut self.rows,
             Figure::Nulls => &mut self.nulls,
