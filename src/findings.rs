@@ -2,11 +2,12 @@
 //! in words a sysadmin reads ("12 rows have NULL in `email`").
 //!
 //! The rules here are the seed workflow's heuristics (DESIGN.md), overridable by hints. A finding
-//! is `auto` only when the data proves it safe.
+//! is `auto` only when the data proves it safe. Beside each verdict: the measured figures it rests
+//! on (`basis`), which the script re-checks with guards.
 
 use crate::diff::{Change, Kind};
 use crate::hints::Hints;
-use crate::probe::Evidence;
+use crate::probe::{Evidence, Figure};
 use crate::schema::Family;
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +48,10 @@ pub struct Finding {
     pub accepted: bool,
     #[serde(skip)]
     pub change: Change,
+    /// The measured figures the verdict rests on, each with what it counts in words
+    /// (`NULL values in users.email`): the script's guards re-measure them (`rests_on`).
+    #[serde(skip)]
+    pub basis: Vec<(Figure, String)>,
 }
 
 fn q(s: &str) -> String {
@@ -398,6 +403,11 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
         ),
     };
     let (code, equivalents) = code_of(ch);
+    let basis = rests_on(ch, e, hints, verdict)
+        .into_iter()
+        .filter(|f| e.value(*f).is_some() && e.queries.contains_key(f))
+        .map(|f| (f, figure_label(ch, f, e.value(f).unwrap_or(0), hints)))
+        .collect();
     Finding {
         code,
         equivalents,
@@ -409,6 +419,120 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
         message,
         accepted,
         change: ch.clone(),
+        basis,
+    }
+}
+
+/// The figures a verdict rests on, which the script's guards re-measure before the step that
+/// relies on them: a zero that made a finding auto (or kept it from worse), and every count a
+/// decision for a human was written for (the TODO's draft, the sysadmin's edit). Not: a count a
+/// hint settles whatever its size (a defaults backfill fills every NULL; an accepted loss is
+/// accepted by name, and the archive keeps what it removes), a figure the verdict does not depend
+/// on (an unconfirmed split or merge, an ambiguous rename), nor the size of a table a new NOT NULL
+/// column needs a value for (the draft fills every row, however many).
+fn rests_on(ch: &Change, e: &Evidence, hints: &Hints, verdict: Verdict) -> Vec<Figure> {
+    use Figure::*;
+    let zero = |f: Figure| e.value(f) == Some(0);
+    let key = format!("{}.{}", ch.table, ch.column.as_deref().unwrap_or_default());
+    let keep_zeros = |fs: &[Figure]| fs.iter().copied().filter(|f| zero(*f)).collect::<Vec<_>>();
+    match ch.kind() {
+        Kind::TableDropped => keep_zeros(&[Rows]),
+        Kind::TableSplit if ch.hinted => keep_zeros(&[NonNull]),
+        Kind::TableMerged if ch.hinted => {
+            let mut v = vec![DuplicateGroups];
+            v.extend(keep_zeros(&[Orphans, NonNull]));
+            v
+        }
+        Kind::ColumnAdded => {
+            let to = ch.to.clone().unwrap_or_default();
+            let plain = ch.candidates.is_empty() && ch.merged_from.is_none();
+            let needs_value = !to.nullable && to.default.is_none() && !to.auto_increment;
+            if plain && needs_value && !hints.defaults.contains_key(&key) {
+                keep_zeros(&[Rows])
+            } else {
+                vec![]
+            }
+        }
+        Kind::ColumnDropped if ch.candidates.is_empty() && ch.merged_from.is_none() => keep_zeros(&[NonNull]),
+        Kind::ColumnTypeChanged if hints.values.contains_key(&key) => vec![CastFailures, TooLong],
+        Kind::ColumnTypeChanged => {
+            let mut v = vec![TooLong, CastFailures];
+            // Distinct values decide only when nothing is too long and everything converts.
+            let settled = |f: Figure| e.value(f).is_none_or(|n| n == 0);
+            if settled(TooLong) && settled(CastFailures) {
+                v.push(Distinct);
+            }
+            v
+        }
+        Kind::ColumnNullabilityChanged if ch.to.as_ref().is_some_and(|c| !c.nullable) => {
+            if zero(Nulls) || verdict == Verdict::Human {
+                vec![Nulls]
+            } else {
+                vec![]
+            }
+        }
+        Kind::PrimaryKeyChanged | Kind::UniqueAdded if e.unprobed.is_none() => vec![DuplicateGroups, Nulls],
+        Kind::ForeignKeyAdded => vec![Orphans],
+        Kind::CheckAdded => vec![Violations],
+        _ => vec![],
+    }
+}
+
+/// What a figure counts, in words that follow the count `n`, naming tables and columns as the
+/// probe's query reads them (on the test copy as it was cloned): the text of a guard's marker and
+/// of its failure ("12 NULL values in users.email").
+fn figure_label(ch: &Change, figure: Figure, n: i64, hints: &Hints) -> String {
+    let rows = if n == 1 { "row" } else { "rows" };
+    let values = if n == 1 { "value" } else { "values" };
+    let groups = if n == 1 { "duplicate group" } else { "duplicate groups" };
+    let t = ch.source_table();
+    let col = ch.old_column.as_deref().or(ch.column.as_deref()).unwrap_or_default();
+    let tc = format!("{t}.{col}");
+    let into = ch.parts.first().cloned().unwrap_or_default();
+    let key = format!("{}.{}", ch.table, ch.column.as_deref().unwrap_or_default());
+    let to = ch.to.clone().unwrap_or_default();
+    match (ch.kind(), figure) {
+        (_, Figure::Rows) => format!("{rows} in {t}"),
+        (Kind::PrimaryKeyChanged, Figure::Nulls) => {
+            format!("{rows} of {t} with a NULL in the new primary key ({})", ch.columns.join(", "))
+        }
+        (_, Figure::Nulls) => format!("NULL {values} in {tc}"),
+        (Kind::TableSplit, Figure::NonNull) => {
+            format!("{values} in the columns of {t} that no new table takes ({})", ch.columns.join(", "))
+        }
+        (Kind::TableMerged, Figure::NonNull) => {
+            format!("{values} in the columns of {t} that {into} does not take ({})", ch.old_columns.join(", "))
+        }
+        (_, Figure::NonNull) => format!("non-NULL {values} in {tc}"),
+        (_, Figure::Distinct) => format!("distinct {values} in {tc}"),
+        (_, Figure::CastFailures) if hints.values.contains_key(&key) => {
+            format!("{values} of {tc} that the value map does not cover")
+        }
+        (_, Figure::CastFailures) => {
+            format!("{values} of {tc} that {} not convert to {}", if n == 1 { "does" } else { "do" }, to.data_type)
+        }
+        (_, Figure::TooLong) => format!("{values} of {tc} too long for {}", to.data_type),
+        (Kind::TableMerged, Figure::DuplicateGroups) => format!("{rows} of {into} with several {t} rows"),
+        (Kind::PrimaryKeyChanged, Figure::DuplicateGroups) => {
+            format!("{groups} for the new primary key ({}) of {t}", ch.columns.join(", "))
+        }
+        (_, Figure::DuplicateGroups) => {
+            format!("{groups} for the new unique key ({}) of {t}", ch.columns.join(", "))
+        }
+        (Kind::TableMerged, Figure::Orphans) => format!("{rows} of {t} that point at no {into} row"),
+        (_, Figure::Orphans) => {
+            let fk = ch.foreign_key.clone().unwrap_or_default();
+            format!(
+                "{rows} of {t} whose ({}) {} at no {} row (new foreign key)",
+                fk.columns.join(", "),
+                if n == 1 { "points" } else { "point" },
+                fk.ref_table
+            )
+        }
+        (_, Figure::Violations) => format!(
+            "{rows} of {t} that fail the new check ({})",
+            ch.check.as_ref().map(|c| c.expr.clone()).unwrap_or_default()
+        ),
     }
 }
 
@@ -511,4 +635,83 @@ pub fn overall(findings: &[Finding]) -> Verdict {
 /// Whether the script may run: nothing for a human, and every loss accepted.
 pub fn runnable(findings: &[Finding]) -> bool {
     findings.iter().all(|f| f.verdict == Verdict::Auto || (f.verdict == Verdict::Lossy && f.accepted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::Column;
+
+    fn not_null(table: &str, column: &str) -> Change {
+        Change {
+            kind: Some(Kind::ColumnNullabilityChanged),
+            table: table.into(),
+            column: Some(column.into()),
+            from: Some(Column { name: column.into(), nullable: true, ..Default::default() }),
+            to: Some(Column { name: column.into(), nullable: false, ..Default::default() }),
+            ..Default::default()
+        }
+    }
+
+    /// Evidence with these figures, each measured by a query of its own.
+    fn measured(figures: &[(Figure, i64)]) -> Evidence {
+        let mut e = Evidence::default();
+        for (f, v) in figures {
+            e.set(*f, Some(*v));
+            e.queries.insert(*f, format!("SELECT {v}"));
+        }
+        e
+    }
+
+    #[test]
+    fn a_zero_that_made_a_change_automatic_and_a_count_left_to_a_human_are_what_the_verdict_rests_on() {
+        let f =
+            judge(&not_null("users", "email"), &measured(&[(Figure::Rows, 40), (Figure::Nulls, 0)]), &Hints::default());
+        assert_eq!(f.verdict, Verdict::Auto);
+        assert_eq!(f.basis, [(Figure::Nulls, "NULL values in users.email".to_string())]);
+        let f =
+            judge(&not_null("users", "email"), &measured(&[(Figure::Rows, 40), (Figure::Nulls, 1)]), &Hints::default());
+        assert_eq!(f.verdict, Verdict::Human);
+        assert_eq!(f.basis, [(Figure::Nulls, "NULL value in users.email".to_string())], "the count a TODO is for");
+    }
+
+    #[test]
+    fn a_count_a_hint_settles_whatever_its_size_is_not_guarded() {
+        let mut hints = Hints::default();
+        hints.defaults.insert("users.email".into(), "'x'".into());
+        let f = judge(&not_null("users", "email"), &measured(&[(Figure::Nulls, 12)]), &hints);
+        assert_eq!(f.verdict, Verdict::Auto);
+        assert!(f.basis.is_empty(), "{:?}", f.basis);
+        // A loss accepted by name: not its size; a drop that loses nothing: its zero.
+        let drop = Change {
+            kind: Some(Kind::ColumnDropped),
+            table: "t".into(),
+            column: Some("c".into()),
+            ..Default::default()
+        };
+        hints.accept_loss.push("t.c".into());
+        let f = judge(&drop, &measured(&[(Figure::NonNull, 7)]), &hints);
+        assert_eq!((f.verdict, f.basis.len()), (Verdict::Lossy, 0));
+        let f = judge(&drop, &measured(&[(Figure::NonNull, 0)]), &hints);
+        assert_eq!(f.basis, [(Figure::NonNull, "non-NULL values in t.c".to_string())]);
+    }
+
+    #[test]
+    fn a_figure_reasoned_out_rather_than_counted_by_its_own_query_is_not_guarded() {
+        let unique = Change {
+            kind: Some(Kind::UniqueAdded),
+            table: "t".into(),
+            columns: vec!["id2".into()],
+            ..Default::default()
+        };
+        let e = Evidence { duplicate_groups: Some(0), ..Default::default() }; // a new identity column
+        let f = judge(&unique, &e, &Hints::default());
+        assert_eq!(f.verdict, Verdict::Auto);
+        assert!(f.basis.is_empty(), "{:?}", f.basis);
+        let f = judge(&unique, &measured(&[(Figure::DuplicateGroups, 3)]), &Hints::default());
+        assert_eq!(
+            f.basis,
+            [(Figure::DuplicateGroups, "duplicate groups for the new unique key (id2) of t".to_string())]
+        );
+    }
 }

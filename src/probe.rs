@@ -38,21 +38,72 @@ pub struct Evidence {
     /// Why a figure could not be measured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unprobed: Option<String>,
+    /// The query that measures each figure by itself, on the test copy as it was probed (an
+    /// aggregate figure's own expression over its table): the script's guards re-run it. A figure
+    /// that was reasoned out rather than counted, or counted with a session helper a script does
+    /// not have, has none.
+    #[serde(skip)]
+    pub queries: BTreeMap<Figure, String>,
 }
 
-/// Which figure an aggregate fills.
-#[derive(Clone, Copy)]
-enum Field {
-    NonNull,
+/// One figure of the evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Figure {
+    Rows,
     Nulls,
+    NonNull,
     Distinct,
     CastFailures,
     TooLong,
+    DuplicateGroups,
+    Orphans,
+    Violations,
+}
+
+impl Evidence {
+    pub fn value(&self, figure: Figure) -> Option<i64> {
+        match figure {
+            Figure::Rows => self.rows,
+            Figure::Nulls => self.nulls,
+            Figure::NonNull => self.non_null,
+            Figure::Distinct => self.distinct,
+            Figure::CastFailures => self.cast_failures,
+            Figure::TooLong => self.too_long,
+            Figure::DuplicateGroups => self.duplicate_groups,
+            Figure::Orphans => self.orphans,
+            Figure::Violations => self.violations,
+        }
+    }
+
+    /// Set one figure (the aggregate scan fills them by position).
+    pub fn set(&mut self, figure: Figure, v: Option<i64>) {
+        let slot = match figure {
+            Figure::Rows => &mut self.rows,
+            Figure::Nulls => &mut self.nulls,
+            Figure::NonNull => &mut self.non_null,
+            Figure::Distinct => &mut self.distinct,
+            Figure::CastFailures => &mut self.cast_failures,
+            Figure::TooLong => &mut self.too_long,
+            Figure::DuplicateGroups => &mut self.duplicate_groups,
+            Figure::Orphans => &mut self.orphans,
+            Figure::Violations => &mut self.violations,
+        };
+        *slot = v;
+    }
+}
+
+/// A count as a probe reads it from the database's text: NULL is 0 (`sum` over no rows), a
+/// decimal is truncated (MySQL's `sum` is DECIMAL); None when it is no number at all.
+pub fn figure_value(text: Option<&str>) -> Option<i64> {
+    match text {
+        None => Some(0),
+        Some(t) => t.trim().parse::<f64>().ok().map(|f| f as i64),
+    }
 }
 
 struct Aggregates {
     exprs: Vec<String>,
-    targets: Vec<(usize, Field)>,
+    targets: Vec<(usize, Figure)>,
 }
 
 /// The context a probe needs about the change it measures.
@@ -92,6 +143,8 @@ impl Prober<'_> {
         let mut ev: Vec<Evidence> = vec![Evidence::default(); diff.changes.len()];
         // One aggregate scan per current table.
         let mut per_table: BTreeMap<String, Aggregates> = BTreeMap::new();
+        // Changes whose cast check needs this session's helper: no query a script could re-run.
+        let mut session_bound: Vec<usize> = Vec::new();
         for (i, ch) in diff.changes.iter().enumerate() {
             let src = ch.source_table().to_string();
             if self.current.table(&src).is_none() {
@@ -102,14 +155,14 @@ impl Prober<'_> {
                 .or_insert_with(|| Aggregates { exprs: vec!["count(*)".into()], targets: vec![] });
             let old_col = ch.old_column.clone().or(ch.column.clone());
             let col_sql = old_col.as_deref().map(|c| self.q(c));
-            let mut add = |expr: String, field: Field| {
+            let mut add = |expr: String, field: Figure| {
                 agg.exprs.push(expr);
                 agg.targets.push((i, field));
             };
             match ch.kind() {
                 Kind::ColumnDropped => {
                     if let Some(c) = &col_sql {
-                        add(format!("count({c})"), Field::NonNull);
+                        add(format!("count({c})"), Figure::NonNull);
                     }
                 }
                 Kind::TableSplit | Kind::TableMerged => {
@@ -117,15 +170,15 @@ impl Prober<'_> {
                     let lost = if ch.kind() == Kind::TableSplit { &ch.columns } else { &ch.old_columns };
                     if !lost.is_empty() {
                         let sum: Vec<String> = lost.iter().map(|c| format!("count({})", self.q(c))).collect();
-                        add(sum.join(" + "), Field::NonNull);
+                        add(sum.join(" + "), Figure::NonNull);
                     }
                 }
                 Kind::ColumnAdded if !ch.candidates.is_empty() => {
-                    add(format!("count({})", self.q(&ch.candidates[0])), Field::NonNull);
+                    add(format!("count({})", self.q(&ch.candidates[0])), Figure::NonNull);
                 }
                 Kind::ColumnNullabilityChanged => {
                     if let Some(c) = &col_sql {
-                        add(format!("count(*) - count({c})"), Field::Nulls);
+                        add(format!("count(*) - count({c})"), Figure::Nulls);
                     }
                 }
                 Kind::ColumnTypeChanged => {
@@ -139,19 +192,22 @@ impl Prober<'_> {
                         Family::Integer | Family::Decimal | Family::Float | Family::Boolean
                     );
                     if coded && Family::of(&to.data_type) == Family::Text {
-                        add(format!("count(DISTINCT {c})"), Field::Distinct);
+                        add(format!("count(DISTINCT {c})"), Figure::Distinct);
                     }
-                    add(format!("count(*) - count({c})"), Field::Nulls);
+                    add(format!("count(*) - count({c})"), Figure::Nulls);
                     if let Some(cond) = self.failure_condition(ch, c)? {
+                        if self.conn.session_bound(&cond) {
+                            session_bound.push(i);
+                        }
                         add(
                             format!("sum(CASE WHEN {c} IS NOT NULL AND NOT ({cond}) THEN 1 ELSE 0 END)"),
-                            Field::CastFailures,
+                            Figure::CastFailures,
                         );
                     }
                     if let Some(limit) = char_limit(&to.data_type) {
                         if char_limit(&from.data_type).is_none_or(|l| l > limit) {
                             let len = self.conn.char_length(&self.conn.as_text(c));
-                            add(format!("sum(CASE WHEN {len} > {limit} THEN 1 ELSE 0 END)"), Field::TooLong);
+                            add(format!("sum(CASE WHEN {len} > {limit} THEN 1 ELSE 0 END)"), Figure::TooLong);
                         }
                     }
                 }
@@ -161,25 +217,21 @@ impl Prober<'_> {
         for (table, agg) in &per_table {
             let sql = format!("SELECT {} FROM {}", agg.exprs.join(", "), self.q(table));
             let row = self.conn.query(&sql)?.into_iter().next().unwrap_or_default();
-            let num = |k: usize| {
-                row.get(k).cloned().flatten().and_then(|v| v.parse::<f64>().ok()).map(|f| f as i64).unwrap_or(0)
-            };
+            let num = |k: usize| figure_value(row.get(k).cloned().flatten().as_deref()).unwrap_or(0);
             let rows = num(0);
+            let alone = |expr: &str| format!("SELECT {expr} FROM {}", self.q(table));
             for (i, ch) in diff.changes.iter().enumerate() {
                 if ch.source_table() == table {
                     ev[i].rows = Some(rows);
                     ev[i].probe_sql = Some(sql.clone());
+                    ev[i].queries.insert(Figure::Rows, alone("count(*)"));
                 }
             }
-            for (k, (i, field)) in agg.targets.iter().enumerate() {
-                let v = Some(num(k + 1));
+            for (k, (i, figure)) in agg.targets.iter().enumerate() {
                 let e = &mut ev[*i];
-                match field {
-                    Field::NonNull => e.non_null = v,
-                    Field::Nulls => e.nulls = v,
-                    Field::Distinct => e.distinct = v,
-                    Field::CastFailures => e.cast_failures = v,
-                    Field::TooLong => e.too_long = v,
+                e.set(*figure, Some(num(k + 1)));
+                if !(*figure == Figure::CastFailures && session_bound.contains(i)) {
+                    e.queries.insert(*figure, alone(&agg.exprs[k + 1]));
                 }
             }
         }
@@ -361,18 +413,23 @@ impl Prober<'_> {
                 };
                 if ch.kind() == Kind::PrimaryKeyChanged {
                     let any_null: Vec<String> = cols.iter().map(|c| format!("{c} IS NULL")).collect();
-                    e.nulls = Some(self.count(&format!("SELECT count(*) FROM {t} WHERE {}", any_null.join(" OR ")))?);
+                    let sql = format!("SELECT count(*) FROM {t} WHERE {}", any_null.join(" OR "));
+                    e.nulls = Some(self.count(&sql)?);
+                    e.queries.insert(Figure::Nulls, sql);
                 }
                 if let Some(distinct) = distinct {
                     let quick = format!("SELECT count(*) - {distinct} FROM {t} WHERE {}", not_null.join(" AND "));
                     if self.count(&quick)? == 0 {
+                        // No duplicate rows is no duplicate groups: the cheaper query guards it too.
                         e.duplicate_groups = Some(0);
+                        e.queries.insert(Figure::DuplicateGroups, quick.clone());
                         e.probe_sql = Some(quick);
                         return Ok(());
                     }
                 }
                 let dups = self.count(&sql)?;
                 e.duplicate_groups = Some(dups);
+                e.queries.insert(Figure::DuplicateGroups, sql.clone());
                 e.probe_sql = Some(sql);
                 if dups > 0 {
                     let texts: Vec<String> = cols.iter().map(|c| self.conn.as_text(c)).collect();
@@ -416,6 +473,7 @@ impl Prober<'_> {
                 let sql = format!("SELECT count(*) FROM {t} c WHERE {} AND {cond}", not_null.join(" AND "));
                 let orphans = self.count(&sql)?;
                 e.orphans = Some(orphans);
+                e.queries.insert(Figure::Orphans, sql.clone());
                 e.probe_sql = Some(sql);
                 if orphans > 0 {
                     let texts: Vec<String> = child.iter().map(|c| self.conn.as_text(c)).collect();
@@ -435,12 +493,14 @@ impl Prober<'_> {
                 // Several rows for one parent: an UPDATE from a join cannot keep them all.
                 let dups = format!("SELECT count(*) FROM (SELECT {on} FROM {t} WHERE {on} IS NOT NULL GROUP BY {on} HAVING count(*) > 1) d");
                 e.duplicate_groups = Some(self.count(&dups)?);
+                e.queries.insert(Figure::DuplicateGroups, dups.clone());
                 // Rows whose parent does not exist have nowhere to go.
                 let orphans = format!(
                     "SELECT count(*) FROM {t} c WHERE NOT EXISTS (SELECT 1 FROM {} p WHERE p.{k} = c.{on})",
                     self.q(&into_now)
                 );
                 e.orphans = Some(self.count(&orphans)?);
+                e.queries.insert(Figure::Orphans, orphans.clone());
                 e.probe_sql = Some(format!("{dups}; {orphans}"));
             }
             Kind::CheckAdded => {
@@ -470,6 +530,7 @@ impl Prober<'_> {
                 match self.count(&sql) {
                     Ok(v) => {
                         e.violations = Some(v);
+                        e.queries.insert(Figure::Violations, sql.clone());
                         e.probe_sql = Some(sql);
                     }
                     Err(err) => e.unprobed = Some(format!("the check cannot be evaluated on the live data: {err}")),
@@ -482,7 +543,7 @@ impl Prober<'_> {
 
     fn count(&mut self, sql: &str) -> anyhow::Result<i64> {
         let rows = self.conn.query(sql)?;
-        Ok(rows.first().and_then(|r| r.first()).cloned().flatten().and_then(|v| v.parse().ok()).unwrap_or(0))
+        Ok(figure_value(rows.first().and_then(|r| r.first()).cloned().flatten().as_deref()).unwrap_or(0))
     }
 }
 /// A default that gives every row the same value: a literal number, string, boolean or NULL,

@@ -11,11 +11,17 @@
 //! Everything that cannot be generated safely becomes a `-- TODO(rehearse):` line with a draft; a
 //! script with one is never run. Value expressions (casts, CASE value maps, COALESCE backfills) are
 //! built here because they are fragments inside statements, not statements.
+//!
+//! Every figure a verdict rests on gets a guard: the probe's own query under a
+//! `-- guard(rehearse):` marker (crate::sqltext::Guard), placed where that query still reads what
+//! the probe read. A guard never goes where an earlier step of the script has renamed or changed
+//! what it reads: it then goes to the guards block before anything changes.
 
 use crate::diff::{Diff, Kind, TableMap};
 use crate::engine::Dialect;
 use crate::findings::{Finding, Verdict};
 use crate::hints::Hints;
+use crate::probe::Figure;
 use crate::schema::{Column, Family, Index, Schema, Table};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -44,6 +50,16 @@ struct Ctx {
     records: Vec<String>,
     /// `CREATE TABLE rehearse_archive_... AS SELECT` of the data lossy changes remove, first thing.
     archives: Vec<String>,
+    /// Guards whose query cannot run where their section starts: first of all, on the data as
+    /// the probes saw it.
+    guards: Vec<GuardStep>,
+}
+
+/// A guard as the script writes it: its marker line, then its query.
+#[derive(Serialize, Clone, PartialEq)]
+struct GuardStep {
+    marker: String,
+    sql: String,
 }
 
 #[derive(Serialize)]
@@ -79,6 +95,8 @@ struct Section {
     table: String,
     q: String,
     notes: Vec<String>,
+    /// Guards first: the figures this section's steps and TODOs rely on.
+    guards: Vec<GuardStep>,
     todos: Vec<Todo>,
     ops: Vec<Op>,
     rebuild: Option<Rebuild>,
@@ -311,6 +329,7 @@ pub fn render(inp: &Inputs) -> anyhow::Result<String> {
         drops: vec![],
         records: inp.records.to_vec(),
         archives: archives(inp),
+        guards: vec![],
     };
     for f in inp.findings {
         match f.kind {
@@ -366,11 +385,28 @@ pub fn render(inp: &Inputs) -> anyhow::Result<String> {
     }
     for t in inp.target.fk_order() {
         let Some(fs) = by_table.get(t.name.as_str()) else { continue };
-        let s = match d {
+        let mut s = match d {
             Dialect::Sqlite => sqlite_section(inp, t, fs),
             _ => alter_section(inp, t, fs, &mut ctx),
         };
+        for f in fs {
+            for (figure, g) in guards(f) {
+                let block = if at_section_top(inp, f, figure) { &mut s.guards } else { &mut ctx.guards };
+                if !block.contains(&g) {
+                    block.push(g);
+                }
+            }
+        }
         ctx.sections.push(s);
+    }
+    // Findings without a section of their own (dropped, split and merged tables).
+    for f in inp.findings.iter().filter(|f| matches!(f.kind, Kind::TableDropped | Kind::TableSplit | Kind::TableMerged))
+    {
+        for (_, g) in guards(f) {
+            if !ctx.guards.contains(&g) {
+                ctx.guards.push(g);
+            }
+        }
     }
     let mut out = tera()?.render(&format!("{}/script.sql", d.name()), &tera::Context::from_serialize(&ctx)?)?;
     // Blank-line runs left by template conditionals.
@@ -378,6 +414,62 @@ pub fn render(inp: &Inputs) -> anyhow::Result<String> {
         out = out.replace("\n\n\n", "\n\n");
     }
     Ok(out)
+}
+
+/// A finding's guards: each figure its verdict rests on, with the probe's own query for it.
+fn guards(f: &Finding) -> Vec<(Figure, GuardStep)> {
+    f.basis
+        .iter()
+        .filter_map(|(figure, label)| {
+            let expect = f.evidence.value(*figure)?;
+            let sql = f.evidence.queries.get(figure)?.clone();
+            Some((*figure, GuardStep { marker: crate::sqltext::Guard::marker(expect, label), sql }))
+        })
+        .collect()
+}
+
+/// Whether the probe's query for a figure of a kept table's finding still reads, where that
+/// table's section starts, exactly what it read on the clone. The sections run after the table
+/// renames and after the sections of the tables before them (foreign-key order), but before any
+/// step of their own: the table's own columns are as probed; a renamed table is not; another
+/// table the query reads (an orphan probe's parent) may have been renamed or changed by its own
+/// section; and a foreign key that cascades updates from a table whose section changes the
+/// referenced columns may have changed this one's values.
+fn at_section_top(inp: &Inputs, f: &Finding, figure: Figure) -> bool {
+    let Some(map) = inp.diff.kept.get(&f.table) else { return false };
+    if map.current != map.target {
+        return false;
+    }
+    let touched = |table: &str, col: &str| {
+        inp.findings
+            .iter()
+            .any(|g| g.table == table && g.kind != Kind::TableRenamed && g.column.as_deref() == Some(col))
+    };
+    let cascades_in = inp.current.table(&map.current).is_some_and(|t| {
+        t.foreign_keys.iter().any(|fk| {
+            let cascading = fk.on_update.as_deref().is_some_and(|a| !matches!(a, "NO ACTION" | "RESTRICT"));
+            let parent = inp.diff.kept.values().find(|m| m.current == fk.ref_table);
+            cascading
+                && parent.is_some_and(|pm| {
+                    pm.columns.iter().any(|(new, old)| fk.ref_columns.contains(old) && touched(&pm.target, new))
+                })
+        })
+    });
+    if cascades_in {
+        return false;
+    }
+    if figure != Figure::Orphans || f.kind != Kind::ForeignKeyAdded {
+        return true;
+    }
+    let fk = f.change.foreign_key.clone().unwrap_or_default();
+    if fk.ref_table == f.table {
+        return true; // its own table: nothing of it has changed yet
+    }
+    match inp.diff.kept.get(&fk.ref_table) {
+        // A new parent: the probe's query does not read it (every set reference is an orphan).
+        None => true,
+        Some(pm) => pm.current == pm.target && !fk.ref_columns.iter().any(|c| touched(&pm.target, c)),
+    }
 }
 
 fn column_def(c: &Column, d: Dialect) -> ColumnDef {

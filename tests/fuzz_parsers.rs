@@ -29,6 +29,8 @@ fn sqlish() -> impl Strategy<Value = String> {
         Just("CASE WHEN 1 THEN 2 END".to_string()),
         Just("\n".to_string()),
         Just("-- TODO(rehearse): decide\n".to_string()),
+        Just("\n-- guard(rehearse): expect 1 rows in t\n".to_string()),
+        Just("-- guard(rehearse): expect x\n".to_string()),
         "[ -~]{0,12}".prop_map(|s| s),
         any::<char>().prop_map(|c| c.to_string()),
     ];
@@ -77,6 +79,17 @@ proptest! {
         let with_todo = format!("{sql}\n-- TODO(rehearse): decide\n");
         prop_assert!(runner::prepare(&with_todo, d).is_err());
         prop_assert!(!sqltext::todo_lines(&with_todo).is_empty());
+    }
+
+    #[test]
+    fn guard_markers_never_make_preparing_panic_and_each_one_guards_a_select_or_is_refused(sql in sqlish(), d in dialects()) {
+        if let Ok(p) = runner::prepare(&sql, d) {
+            let guarded = p.body.iter().filter(|s| s.guard.is_some()).count();
+            prop_assert_eq!(guarded, sqltext::guard_lines(&sql).len());
+            for s in p.body.iter().filter(|s| s.guard.is_some()) {
+                prop_assert!(s.sql.to_ascii_uppercase().starts_with("SELECT"));
+            }
+        }
     }
 
     #[test]

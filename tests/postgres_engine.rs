@@ -78,7 +78,7 @@ fn scalar(conn: &mut dyn Connection, sql: &str) -> Option<String> {
 }
 
 fn st(line: usize, sql: &str) -> Statement {
-    Statement { line, sql: sql.to_string() }
+    Statement::new(line, sql)
 }
 
 /// A plain-text pg_dump of a database, for comparing live before and after a rehearsal.

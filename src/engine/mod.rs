@@ -10,9 +10,9 @@ pub mod postgres;
 pub mod sqlite;
 
 use crate::schema::Schema;
-use crate::sqltext::Statement;
+use crate::sqltext::{Guard, Statement};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A row of query results, every value as text (NULL as None): probes only count and sample.
 pub type Row = Vec<Option<String>>;
@@ -185,6 +185,12 @@ pub trait Connection {
     /// loss, or None when every value converts. May prepare a session helper (a pg_temp function)
     /// on the test copy the first time it is needed.
     fn castable(&mut self, expr: &str, from_type: &str, to_type: &str) -> anyhow::Result<Option<String>>;
+    /// Whether `sql` needs something only this session has (PostgreSQL's pg_temp cast helper): a
+    /// script cannot re-run such a probe, so its figure gets no guard.
+    fn session_bound(&self, sql: &str) -> bool {
+        let _ = sql;
+        false
+    }
     /// Character length of a text value.
     fn char_length(&self, expr: &str) -> String;
     /// `expr` as text (for value maps and samples).
@@ -195,6 +201,22 @@ pub trait Connection {
         let _ = data;
         anyhow::bail!("this engine has no COPY FROM STDIN ({copy_sql}): load it with INSERT")
     }
+}
+
+/// Run a guard (a statement its marker made one) inside the script's transaction: its query's one
+/// value must be the figure the rehearsal measured. The engines' `run_in_transaction` loops call
+/// this for a statement with a guard and treat an error like a failed statement (rollback; MySQL's
+/// restore; `--live`'s undo).
+pub fn run_guard(
+    conn: &mut dyn Connection,
+    st: &Statement,
+    guard: &Guard,
+) -> Result<StatementTiming, StatementFailure> {
+    let fail = |message: String| StatementFailure { line: st.line, statement: st.sql.clone(), message };
+    let started = Instant::now();
+    let rows = conn.query(&st.sql).map_err(|e| fail(format!("guard failed: its query failed: {e:#}")))?;
+    guard.check(&rows).map_err(fail)?;
+    Ok(StatementTiming { line: st.line, millis: millis(started.elapsed()), rows: 0, rewrote: vec![], algorithm: None })
 }
 
 /// Choose the engine for a URL: `sqlite://PATH` (or `sqlite:PATH`), `postgres://`, `mysql://`.

@@ -1340,7 +1340,7 @@ impl Connection for MysqlConn {
     ) -> Result<Vec<StatementTiming>, StatementFailure> {
         let fail =
             |st: &Statement, message: String| StatementFailure { line: st.line, statement: st.sql.clone(), message };
-        let strict = Statement { line: 0, sql: format!("SET SESSION sql_mode = {}", Q.literal(STRICT_SQL_MODE)) };
+        let strict = Statement::new(0, format!("SET SESSION sql_mode = {}", Q.literal(STRICT_SQL_MODE)));
         self.exec(&strict.sql).map_err(|e| fail(&strict, server_message(&e)))?;
         for st in prelude.iter().chain(body) {
             if switches_database(&st.sql) {
@@ -1350,11 +1350,21 @@ impl Connection for MysqlConn {
         for st in prelude {
             self.exec(&st.sql).map_err(|e| fail(st, server_message(&e)))?;
         }
-        let begin = Statement { line: 0, sql: "START TRANSACTION".into() };
+        let begin = Statement::new(0, "START TRANSACTION");
         self.exec(&begin.sql).map_err(|e| fail(&begin, server_message(&e)))?;
         let mut timings = Vec::new();
         let mut ids = self.table_ids();
         for st in body {
+            if let Some(g) = &st.guard {
+                match super::run_guard(self, st, g) {
+                    Ok(t) => timings.push(t),
+                    Err(f) => {
+                        let _ = self.exec("ROLLBACK");
+                        return Err(f);
+                    }
+                }
+                continue;
+            }
             let started = Instant::now();
             match self.exec(&st.sql) {
                 Ok(rows) => {
@@ -1392,7 +1402,7 @@ impl Connection for MysqlConn {
             let _ = self.exec("ROLLBACK");
             return Err(StatementFailure { line: 0, statement: "(verification)".into(), message: format!("{e:#}") });
         }
-        let commit = Statement { line: 0, sql: "COMMIT".into() };
+        let commit = Statement::new(0, "COMMIT");
         self.exec(&commit.sql).map_err(|e| {
             let _ = self.exec("ROLLBACK");
             fail(&commit, server_message(&e))

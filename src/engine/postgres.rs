@@ -740,7 +740,7 @@ impl Connection for PgConn {
         for st in prelude {
             self.simple(&st.sql).map_err(|e| fail(st, &e))?;
         }
-        let begin = Statement { line: 0, sql: "BEGIN".into() };
+        let begin = Statement::new(0, "BEGIN");
         self.simple(&begin.sql).map_err(|e| fail(&begin, &e))?;
         self.in_transaction = true;
         let result = self.transaction_body(body, before_commit);
@@ -780,6 +780,10 @@ impl Connection for PgConn {
         }
         self.ensure_castable_helper()?;
         Ok(Some(format!("pg_temp.rehearse_castable(({expr})::text, {}, {})", lit(from_type), lit(to_type))))
+    }
+
+    fn session_bound(&self, sql: &str) -> bool {
+        sql.contains("pg_temp.")
     }
 
     fn char_length(&self, expr: &str) -> String {
@@ -831,6 +835,16 @@ impl PgConn {
         };
         let mut before = files(self);
         for st in body {
+            if let Some(g) = &st.guard {
+                match super::run_guard(self, st, g) {
+                    Ok(t) => timings.push(t),
+                    Err(f) => {
+                        let _ = self.simple("ROLLBACK");
+                        return Err(f);
+                    }
+                }
+                continue;
+            }
             let started = Instant::now();
             match self.simple(&st.sql) {
                 Ok(msgs) => {
@@ -867,7 +881,7 @@ impl PgConn {
                 message: format!("{e:#}"),
             });
         }
-        let commit = Statement { line: 0, sql: "COMMIT".into() };
+        let commit = Statement::new(0, "COMMIT");
         if let Err(e) = self.simple(&commit.sql) {
             // A deferred constraint fails at COMMIT, which then rolls back by itself.
             let _ = self.simple("ROLLBACK");

@@ -508,10 +508,20 @@ impl Connection for SqliteConn {
         for st in prelude {
             self.conn.execute_batch(&st.sql).map_err(|e| fail(st, e.to_string()))?;
         }
-        let begin = Statement { line: 0, sql: "BEGIN IMMEDIATE".into() };
+        let begin = Statement::new(0, "BEGIN IMMEDIATE");
         self.conn.execute_batch(&begin.sql).map_err(|e| fail(&begin, e.to_string()))?;
         let mut timings = Vec::new();
         for st in body {
+            if let Some(g) = &st.guard {
+                match super::run_guard(self, st, g) {
+                    Ok(t) => timings.push(t),
+                    Err(f) => {
+                        let _ = self.conn.execute_batch("ROLLBACK");
+                        return Err(f);
+                    }
+                }
+                continue;
+            }
             let started = Instant::now();
             match run_one(&self.conn, &st.sql) {
                 Ok(rows) => timings.push(StatementTiming {
