@@ -634,6 +634,32 @@ fn private_create(path: &Path) -> anyhow::Result<std::fs::File> {
     Ok(f)
 }
 
+/// What a new test copy needs: an admin session, its name, role and live's character set.
+type TestCopyPlan = (MysqlConn, String, Role, (String, String));
+
+impl Mysql {
+    /// Before the test copy is (re)made beside this database: its name, and a refusal of a
+    /// database of that name rehearse did not make (before any slow step). `key` is the config
+    /// key naming this database, for the message when it does not exist.
+    fn test_copy_plan(&self, key: &str) -> anyhow::Result<TestCopyPlan> {
+        if self.role != Role::Live {
+            bail!("{} is not a live database: rehearse makes a test copy next to live only", self.describe());
+        }
+        let copy = self.derived_name(TEST_COPY_SUFFIX)?;
+        let mut admin = self.admin()?;
+        let defaults = admin.database_defaults(&self.database)?.ok_or_else(|| {
+            anyhow!("MySQL database {} does not exist on {}: check {key}", self.database, self.params.place())
+        })?;
+        let role = Role::TestCopy { live: self.database.clone() };
+        {
+            let mut marker = Marker { conn: &mut admin, live: self.database.clone() };
+            marker.ensure()?;
+            marker.check_replaceable(&copy, &role)?;
+        }
+        Ok((admin, copy, role, defaults))
+    }
+}
+
 impl Engine for Mysql {
     fn dialect(&self) -> Dialect {
         Dialect::Mysql
@@ -656,21 +682,7 @@ impl Engine for Mysql {
     }
 
     fn clone_to_test_copy(&self, workdir: &Path) -> anyhow::Result<Cloned> {
-        if self.role != Role::Live {
-            bail!("{} is not a live database: rehearse clones live only", self.describe());
-        }
-        let copy = self.derived_name(TEST_COPY_SUFFIX)?;
-        let mut admin = self.admin()?;
-        let defaults = admin.database_defaults(&self.database)?.ok_or_else(|| {
-            anyhow!("MySQL database {} does not exist on {}: check live.url", self.database, self.params.place())
-        })?;
-        let role = Role::TestCopy { live: self.database.clone() };
-        // Refuse a database rehearse did not make before spending time on the dump.
-        {
-            let mut marker = Marker { conn: &mut admin, live: self.database.clone() };
-            marker.ensure()?;
-            marker.check_replaceable(&copy, &role)?;
-        }
+        let (mut admin, copy, role, defaults) = self.test_copy_plan("live.url")?;
         let tools = self.tools(&admin)?;
         let backup = workdir.join(format!("{}.dump.sql", self.database));
         self.dump(&tools, workdir, &backup)?;
@@ -681,20 +693,7 @@ impl Engine for Mysql {
     }
 
     fn empty_test_copy(&self, _workdir: &Path) -> anyhow::Result<Box<dyn Engine>> {
-        if self.role != Role::Live {
-            bail!("{} is not a live database: rehearse makes a test copy next to live only", self.describe());
-        }
-        let copy = self.derived_name(TEST_COPY_SUFFIX)?;
-        let mut admin = self.admin()?;
-        let defaults = admin.database_defaults(&self.database)?.ok_or_else(|| {
-            anyhow!("MySQL database {} does not exist on {}: check test.url", self.database, self.params.place())
-        })?;
-        let role = Role::TestCopy { live: self.database.clone() };
-        {
-            let mut marker = Marker { conn: &mut admin, live: self.database.clone() };
-            marker.ensure()?;
-            marker.check_replaceable(&copy, &role)?;
-        }
+        let (mut admin, copy, role, defaults) = self.test_copy_plan("test.url")?;
         self.recreate(&mut admin, &copy, &role, &defaults)?;
         Ok(Box::new(self.sibling(copy, role)))
     }
