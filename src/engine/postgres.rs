@@ -149,18 +149,25 @@ impl Postgres {
     fn create_test_copy(&self, admin: &PgConn, create_options: &str) -> anyhow::Result<Postgres> {
         let live_name = self.params.dbname.clone();
         let copy_name = self.test_copy_name()?;
-        if let Existing::Unmarked(comment) = admin.existing(&copy_name, COPY_MARK)? {
-            return Err(refused_unmarked(&copy_name, &comment, &self.params));
-        }
-        admin.drop_marked(&copy_name, &live_name, COPY_MARK)?;
         say(&format!("creating the test copy {copy_name}"));
-        let q = Dialect::Postgres.quote(&copy_name);
-        admin.exec(&format!("CREATE DATABASE {q} TEMPLATE template0{create_options}"))?;
+        self.create_marked(admin, &copy_name, COPY_MARK, INCOMPLETE, create_options)?;
+        Ok(self.sibling(&copy_name, Role::TestCopy { live: live_name }))
+    }
+
+    /// A new empty database `name` commented `<mark><live><suffix>`: one of that name rehearse
+    /// made (same mark) is dropped first, one it did not make is refused.
+    fn create_marked(&self, admin: &PgConn, name: &str, mark: &str, suffix: &str, options: &str) -> anyhow::Result<()> {
+        let live_name = &self.params.dbname;
+        if let Existing::Unmarked(comment) = admin.existing(name, mark)? {
+            return Err(refused_unmarked(name, &comment, &self.params));
+        }
+        admin.drop_marked(name, live_name, mark)?;
+        let q = Dialect::Postgres.quote(name);
+        admin.exec(&format!("CREATE DATABASE {q} TEMPLATE template0{options}"))?;
         admin.exec(&format!(
             "COMMENT ON DATABASE {q} IS {}",
-            Dialect::Postgres.literal(&format!("{COPY_MARK}{live_name}{INCOMPLETE}"))
-        ))?;
-        Ok(self.sibling(&copy_name, Role::TestCopy { live: live_name }))
+            Dialect::Postgres.literal(&format!("{mark}{live_name}{suffix}"))
+        ))
     }
 
     fn sibling(&self, dbname: &str, role: Role) -> Postgres {
@@ -247,16 +254,7 @@ impl Engine for Postgres {
         let name = self.scratch_name()?;
         let admin = self.admin()?;
         admin.ensure_createdb(&self.params)?;
-        if let Existing::Unmarked(comment) = admin.existing(&name, SCRATCH_MARK)? {
-            return Err(refused_unmarked(&name, &comment, &self.params));
-        }
-        admin.drop_marked(&name, &live_name, SCRATCH_MARK)?;
-        let q = Dialect::Postgres.quote(&name);
-        admin.exec(&format!("CREATE DATABASE {q} TEMPLATE template0"))?;
-        admin.exec(&format!(
-            "COMMENT ON DATABASE {q} IS {}",
-            Dialect::Postgres.literal(&format!("{SCRATCH_MARK}{live_name}"))
-        ))?;
+        self.create_marked(&admin, &name, SCRATCH_MARK, "", "")?;
         Ok(Box::new(self.sibling(&name, Role::Scratch { live: live_name })))
     }
 
