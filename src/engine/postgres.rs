@@ -759,18 +759,129 @@ impl Connection for PgConn {
         format!("({expr})::text")
     }
 
-    fn copy_in(&mut self, copy_sql: &str, data: Vec<u8>) -> anyhow::Result<u64> {
+    fn stream(
+        &mut self,
+        select: &str,
+        batch: usize,
+        f: &mut dyn FnMut(Vec<Row>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        use futures_util::StreamExt;
+        // COPY TO streams rows as the server produces them; a plain query would hold them all.
+        let sql = format!("COPY ({select}) TO STDOUT");
+        let failed = |e: tokio_postgres::Error| anyhow::anyhow!("{}", db_message(&e, Some(&sql)));
+        let client = self.client();
+        self.rt.block_on(async {
+            let out = client.copy_out(&sql).await.map_err(failed)?;
+            futures_util::pin_mut!(out);
+            let mut page = Vec::with_capacity(batch);
+            // A message usually holds one whole line; `rest` keeps a line split across two.
+            let mut rest: Vec<u8> = Vec::new();
+            while let Some(data) = out.next().await {
+                let data = data.map_err(failed)?;
+                let mut bytes: &[u8] = &data;
+                if !rest.is_empty() {
+                    rest.extend_from_slice(bytes);
+                    bytes = &[];
+                }
+                let buf: &[u8] = if rest.is_empty() { bytes } else { &rest };
+                let mut start = 0;
+                while let Some(end) = buf[start..].iter().position(|&b| b == b'\n') {
+                    page.push(copy_text_row(&buf[start..start + end]));
+                    start += end + 1;
+                    if page.len() >= batch {
+                        f(std::mem::replace(&mut page, Vec::with_capacity(batch)))?;
+                    }
+                }
+                let tail = buf[start..].to_vec();
+                rest = tail;
+            }
+            if !rest.is_empty() {
+                page.push(copy_text_row(&rest));
+            }
+            if !page.is_empty() {
+                f(page)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn copy_in(&mut self, copy_sql: &str, data: &mut dyn Iterator<Item = Vec<u8>>) -> anyhow::Result<u64> {
         use futures_util::SinkExt;
         let client = self.client();
         self.rt
             .block_on(async {
                 let sink = client.copy_in(copy_sql).await?;
                 futures_util::pin_mut!(sink);
-                sink.send(bytes::Bytes::from(data)).await?;
+                for chunk in data {
+                    sink.send(bytes::Bytes::from(chunk)).await?;
+                }
                 sink.finish().await
             })
             .map_err(|e| anyhow::anyhow!("{}", db_message(&e, Some(copy_sql))))
     }
+}
+
+/// One line of COPY's text format (without its newline): fields split on tab, `\N` is NULL, and
+/// the backslash escapes COPY writes (`\\`, `\t`, `\n`, `\r`, `\b`, `\f`, `\v`, octal, `\xHH`).
+fn copy_text_row(line: &[u8]) -> Row {
+    line.split(|&b| b == b'\t')
+        .map(|field| {
+            if field == b"\\N" {
+                return None;
+            }
+            if !field.contains(&b'\\') {
+                return Some(String::from_utf8_lossy(field).into_owned());
+            }
+            let mut out = Vec::with_capacity(field.len());
+            let mut i = 0;
+            while i < field.len() {
+                let b = field[i];
+                i += 1;
+                if b != b'\\' || i == field.len() {
+                    out.push(b);
+                    continue;
+                }
+                let c = field[i];
+                i += 1;
+                match c {
+                    b'b' => out.push(8),
+                    b'f' => out.push(12),
+                    b'n' => out.push(b'\n'),
+                    b'r' => out.push(b'\r'),
+                    b't' => out.push(b'\t'),
+                    b'v' => out.push(11),
+                    b'0'..=b'7' => {
+                        let mut v = u32::from(c - b'0');
+                        for _ in 0..2 {
+                            match field.get(i) {
+                                Some(&d @ b'0'..=b'7') => {
+                                    v = v * 8 + u32::from(d - b'0');
+                                    i += 1;
+                                }
+                                _ => break,
+                            }
+                        }
+                        out.push(v as u8);
+                    }
+                    b'x' if field.get(i).is_some_and(u8::is_ascii_hexdigit) => {
+                        let mut v = 0u8;
+                        for _ in 0..2 {
+                            match field.get(i).and_then(|d| (*d as char).to_digit(16)) {
+                                Some(d) => {
+                                    v = v * 16 + d as u8;
+                                    i += 1;
+                                }
+                                None => break,
+                            }
+                        }
+                        out.push(v);
+                    }
+                    other => out.push(other),
+                }
+            }
+            Some(String::from_utf8_lossy(&out).into_owned())
+        })
+        .collect()
 }
 
 impl PgConn {
@@ -1102,6 +1213,15 @@ fn restore(tools: &Tools, copy: &Params, dump: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_text_rows_unescape_what_copy_to_writes() {
+        let line = b"1\t\\N\tA\\tb\\nc\\\\d\\re\t\t\\101\\x42\\v";
+        assert_eq!(
+            copy_text_row(line),
+            vec![Some("1".into()), None, Some("A\tb\nc\\d\re".into()), Some("".into()), Some("AB\u{b}".into())]
+        );
+    }
 
     #[test]
     fn versions_compare_as_numbers() {

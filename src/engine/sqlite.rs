@@ -476,6 +476,28 @@ impl Connection for SqliteConn {
         Ok(())
     }
 
+    fn stream(
+        &mut self,
+        select: &str,
+        batch: usize,
+        f: &mut dyn FnMut(Vec<Row>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut stmt = self.conn.prepare(select)?;
+        let n = stmt.column_count();
+        let mut rows = stmt.query([])?;
+        let mut page = Vec::with_capacity(batch);
+        while let Some(r) = rows.next()? {
+            page.push((0..n).map(|i| r.get_ref(i).map(text_of).unwrap_or(None)).collect());
+            if page.len() >= batch {
+                f(std::mem::replace(&mut page, Vec::with_capacity(batch)))?;
+            }
+        }
+        if !page.is_empty() {
+            f(page)?;
+        }
+        Ok(())
+    }
+
     fn run_in_transaction(
         &mut self,
         prelude: &[Statement],
