@@ -11,11 +11,13 @@
 
 mod dir;
 mod mapping;
+mod pgbinary;
 mod values;
 
 use crate::engine::{self, Access, Connection, Dialect, Engine, Row};
 use crate::exit::{self, Refused, UsageError};
 use crate::schema::{Family, Schema, Table};
+use anyhow::Context;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
@@ -278,16 +280,19 @@ fn inserts(d: Dialect, t: &Table, rows: &[Row]) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-/// PostgreSQL's fast path: one `COPY t (cols) FROM STDIN` per table, in the text format;
-/// FREEZE when the table was created (and emptied) in the same transaction, so reading it back
-/// does not rewrite every page to set hint bits.
-fn pg_copy_statement(t: &Table, freeze: bool) -> String {
+/// PostgreSQL's fast path: one `COPY t (cols) FROM STDIN` per table, in the binary format when
+/// every column has one (copy/pgbinary.rs), else the text format; FREEZE when the table was
+/// created (and emptied) in the same transaction, so reading it back does not rewrite every page
+/// to set hint bits.
+fn pg_copy_statement(t: &Table, freeze: bool, binary: bool) -> String {
     let d = Dialect::Postgres;
+    let options: Vec<&str> =
+        [(binary, "FORMAT binary"), (freeze, "FREEZE")].into_iter().filter_map(|(on, o)| on.then_some(o)).collect();
     format!(
         "COPY {} ({}) FROM STDIN{}",
         d.quote(&t.name),
         t.columns.iter().map(|c| d.quote(&c.name)).collect::<Vec<_>>().join(", "),
-        if freeze { " (FREEZE)" } else { "" }
+        if options.is_empty() { String::new() } else { format!(" ({})", options.join(", ")) }
     )
 }
 
@@ -593,6 +598,10 @@ pub fn copy(opts: &Options) -> anyhow::Result<Outcome> {
         };
         let show = Progress::wanted(opts.progress);
         let batch = opts.batch;
+        let to_db = match &dst {
+            Side::Db { d, .. } => Some(*d),
+            Side::Dir(_) => None,
+        };
         std::thread::scope(|s| -> anyhow::Result<Outcome> {
             let (jobs, queue) = std::sync::mpsc::channel::<ReadBack>();
             let verifier = verify_side.map(|mut side| {
@@ -603,11 +612,19 @@ pub fn copy(opts: &Options) -> anyhow::Result<Outcome> {
             let mut later = Vec::new();
             let mut loaded = Vec::new();
             for st in schema.fk_order() {
-                let plan = plan(st, &target, existing.as_ref(), &created, &opts.json_columns, from_d);
+                let mut plan = plan(st, &target, existing.as_ref(), &created, &opts.json_columns, from_d, to_db);
                 let total = if show { count_rows(&mut src, &st.name)? } else { None };
                 let mut progress = Progress::new(show, &st.name, total);
                 let started = Instant::now();
-                let (sum, json_ok) = load(&mut src, &mut dst, &plan, batch, &mut progress)?;
+                let (sum, json_ok) = match load(&mut src, &mut dst, &plan, batch, &mut progress) {
+                    // A value PostgreSQL must read itself: the table loads again, in the text format.
+                    Err(e) if plan.binary.is_some() && e.downcast_ref::<pgbinary::NotBinary>().is_some() => {
+                        plan.binary = None;
+                        progress = Progress::new(show, &st.name, total);
+                        load(&mut src, &mut dst, &plan, batch, &mut progress)?
+                    }
+                    loaded => loaded?,
+                };
                 progress.done();
                 if let Side::Db { conn, d } = &mut dst {
                     let listed = matches!(opts.json_columns, JsonColumns::Listed(_));
@@ -694,6 +711,8 @@ struct Plan {
     json: Vec<bool>,
     /// Created by this copy: PostgreSQL may then load it frozen.
     created: bool,
+    /// A PostgreSQL target whose every column has a binary form: COPY's binary format.
+    binary: Option<Vec<pgbinary::Kind>>,
 }
 
 fn plan(
@@ -703,6 +722,7 @@ fn plan(
     created: &[String],
     json_columns: &JsonColumns,
     from_d: Dialect,
+    to_db: Option<Dialect>,
 ) -> Plan {
     let mut tcols = target.table(&st.name).expect("every source table has a target").clone();
     // Insert with the target's types, columns in the source's order.
@@ -727,7 +747,11 @@ fn plan(
         .collect();
     let families =
         st.columns.iter().zip(&json).map(|(c, j)| if *j { Family::Json } else { values::family(from_d, c) }).collect();
-    Plan { source: st.clone(), target: tcols, families, json, created: was_created }
+    let binary = match to_db {
+        Some(Dialect::Postgres) => tcols.columns.iter().map(|c| pgbinary::kind(&c.data_type)).collect(),
+        _ => None,
+    };
+    Plan { source: st.clone(), target: tcols, families, json, created: was_created, binary }
 }
 
 /// One page on its way from the reading thread to the writing one, already in the target's form.
@@ -764,6 +788,7 @@ fn load(
         Side::Dir(_) => None,
     };
     let copy_fams: Vec<Family> = plan.target.columns.iter().map(|c| values::family(Dialect::Postgres, c)).collect();
+    let names: Vec<String> = plan.target.columns.iter().map(|c| c.name.clone()).collect();
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Page>(PAGES_AHEAD);
         let reader = s.spawn(move || -> anyhow::Result<(Checksum, Vec<Option<bool>>)> {
@@ -780,7 +805,16 @@ fn load(
                 }
                 let rows = page.len() as u64;
                 let data = match to {
-                    Some(Dialect::Postgres) => PageData::Copy(pg_copy_data(&plan.target, &copy_fams, &page)?),
+                    Some(Dialect::Postgres) => PageData::Copy(match &plan.binary {
+                        Some(kinds) => {
+                            let mut data = Vec::with_capacity(page.len() * 64);
+                            for r in &page {
+                                pgbinary::encode_row(kinds, &names, r, &mut data)?;
+                            }
+                            data
+                        }
+                        None => pg_copy_data(&plan.target, &copy_fams, &page)?,
+                    }),
                     Some(d) => PageData::Inserts(inserts(d, &plan.target, &page)?),
                     None => PageData::Rows(page),
                 };
@@ -804,7 +838,8 @@ fn load(
                 Err(e)
             }
         };
-        result.map_err(|e| anyhow::anyhow!("copying table {}: {e:#}", plan.target.name))
+        // Context, not a new error: the caller looks for NotBinary underneath.
+        result.with_context(|| format!("copying table {}", plan.target.name))
     })
 }
 
@@ -820,14 +855,18 @@ fn write(dst: &mut Side, plan: &Plan, pages: &Receiver<Page>, progress: &mut Pro
                     // Emptied in this transaction, the new table can take its rows frozen.
                     conn.execute_batch(&format!("TRUNCATE {}", d.quote(name)))?;
                 }
-                let mut chunks = pages.iter().filter_map(|p| {
+                let binary = plan.binary.is_some();
+                let pages = pages.iter().filter_map(|p| {
                     progress.add(p.rows);
                     match p.data {
                         PageData::Copy(bytes) => Some(bytes),
                         _ => None,
                     }
                 });
-                conn.copy_in(&pg_copy_statement(&plan.target, plan.created), &mut chunks)?;
+                let (head, tail) = if binary { (pgbinary::header(), pgbinary::trailer()) } else { (vec![], vec![]) };
+                let mut chunks =
+                    std::iter::once(head).chain(pages).chain(std::iter::once(tail)).filter(|c| !c.is_empty());
+                conn.copy_in(&pg_copy_statement(&plan.target, plan.created, binary), &mut chunks)?;
             } else {
                 for p in pages.iter() {
                     if let PageData::Inserts(statements) = p.data {

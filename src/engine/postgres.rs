@@ -774,29 +774,27 @@ impl Connection for PgConn {
             let out = client.copy_out(&sql).await.map_err(failed)?;
             futures_util::pin_mut!(out);
             let mut page = Vec::with_capacity(batch);
-            // A message usually holds one whole line; `rest` keeps a line split across two.
+            // A message holds one line in practice; `rest` keeps a line split across messages.
             let mut rest: Vec<u8> = Vec::new();
             while let Some(data) = out.next().await {
                 let data = data.map_err(failed)?;
-                let mut bytes: &[u8] = &data;
-                if !rest.is_empty() {
-                    rest.extend_from_slice(bytes);
-                    bytes = &[];
+                let used = if rest.is_empty() {
+                    let used = copy_text_rows(&data, &mut page);
+                    rest.extend_from_slice(&data[used..]);
+                    used
+                } else {
+                    rest.extend_from_slice(&data);
+                    let used = copy_text_rows(&rest, &mut page);
+                    rest.drain(..used);
+                    used
+                };
+                if used > 0 && page.len() >= batch {
+                    f(std::mem::replace(&mut page, Vec::with_capacity(batch)))?;
                 }
-                let buf: &[u8] = if rest.is_empty() { bytes } else { &rest };
-                let mut start = 0;
-                while let Some(end) = buf[start..].iter().position(|&b| b == b'\n') {
-                    page.push(copy_text_row(&buf[start..start + end]));
-                    start += end + 1;
-                    if page.len() >= batch {
-                        f(std::mem::replace(&mut page, Vec::with_capacity(batch)))?;
-                    }
-                }
-                let tail = buf[start..].to_vec();
-                rest = tail;
             }
             if !rest.is_empty() {
-                page.push(copy_text_row(&rest));
+                rest.push(b'\n');
+                copy_text_rows(&rest, &mut page);
             }
             if !page.is_empty() {
                 f(page)?;
@@ -821,67 +819,94 @@ impl Connection for PgConn {
     }
 }
 
-/// One line of COPY's text format (without its newline): fields split on tab, `\N` is NULL, and
-/// the backslash escapes COPY writes (`\\`, `\t`, `\n`, `\r`, `\b`, `\f`, `\v`, octal, `\xHH`).
-fn copy_text_row(line: &[u8]) -> Row {
-    line.split(|&b| b == b'\t')
-        .map(|field| {
-            if field == b"\\N" {
-                return None;
-            }
-            if !field.contains(&b'\\') {
-                return Some(String::from_utf8_lossy(field).into_owned());
-            }
-            let mut out = Vec::with_capacity(field.len());
-            let mut i = 0;
-            while i < field.len() {
-                let b = field[i];
-                i += 1;
-                if b != b'\\' || i == field.len() {
-                    out.push(b);
-                    continue;
-                }
-                let c = field[i];
-                i += 1;
-                match c {
-                    b'b' => out.push(8),
-                    b'f' => out.push(12),
-                    b'n' => out.push(b'\n'),
-                    b'r' => out.push(b'\r'),
-                    b't' => out.push(b'\t'),
-                    b'v' => out.push(11),
-                    b'0'..=b'7' => {
-                        let mut v = u32::from(c - b'0');
-                        for _ in 0..2 {
-                            match field.get(i) {
-                                Some(&d @ b'0'..=b'7') => {
-                                    v = v * 8 + u32::from(d - b'0');
-                                    i += 1;
-                                }
-                                _ => break,
-                            }
-                        }
-                        out.push(v as u8);
-                    }
-                    b'x' if field.get(i).is_some_and(u8::is_ascii_hexdigit) => {
-                        let mut v = 0u8;
-                        for _ in 0..2 {
-                            match field.get(i).and_then(|d| (*d as char).to_digit(16)) {
-                                Some(d) => {
-                                    v = v * 16 + d as u8;
-                                    i += 1;
-                                }
-                                None => break,
-                            }
-                        }
-                        out.push(v);
-                    }
-                    other => out.push(other),
+/// The whole lines of COPY's text format at the start of `buf`, appended to `rows`; returns the
+/// bytes they took. Fields are split on tab, `\N` is NULL, and the backslash escapes COPY writes
+/// (`\\`, `\t`, `\n`, `\r`, `\b`, `\f`, `\v`, octal, `\xHH`) are undone. One pass over the
+/// bytes: a raw newline only ever ends a line, since COPY escapes the ones in values.
+fn copy_text_rows(buf: &[u8], rows: &mut Vec<Row>) -> usize {
+    let mut row: Row = Vec::new();
+    let (mut start, mut line_start, mut escaped) = (0, 0, false);
+    for i in memchr::memchr3_iter(b'\t', b'\n', b'\\', buf) {
+        let b = buf[i];
+        match b {
+            b'\t' | b'\n' => {
+                row.push(copy_text_field(&buf[start..i], escaped));
+                start = i + 1;
+                escaped = false;
+                if b == b'\n' {
+                    rows.push(std::mem::take(&mut row));
+                    line_start = i + 1;
                 }
             }
-            Some(String::from_utf8_lossy(&out).into_owned())
-        })
-        .collect()
+            b'\\' => escaped = true,
+            _ => {}
+        }
+    }
+    line_start
+}
+
+fn utf8(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+fn copy_text_field(field: &[u8], escaped: bool) -> Option<String> {
+    if !escaped {
+        return Some(utf8(field));
+    }
+    if field == b"\\N" {
+        return None;
+    }
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        let b = field[i];
+        i += 1;
+        if b != b'\\' || i == field.len() {
+            out.push(b);
+            continue;
+        }
+        let c = field[i];
+        i += 1;
+        match c {
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'v' => out.push(11),
+            b'0'..=b'7' => {
+                let mut v = u32::from(c - b'0');
+                for _ in 0..2 {
+                    match field.get(i) {
+                        Some(&d @ b'0'..=b'7') => {
+                            v = v * 8 + u32::from(d - b'0');
+                            i += 1;
+                        }
+                        _ => break,
+                    }
+                }
+                out.push(v as u8);
+            }
+            b'x' if field.get(i).is_some_and(u8::is_ascii_hexdigit) => {
+                let mut v = 0u8;
+                for _ in 0..2 {
+                    match field.get(i).and_then(|d| (*d as char).to_digit(16)) {
+                        Some(d) => {
+                            v = v * 16 + d as u8;
+                            i += 1;
+                        }
+                        None => break,
+                    }
+                }
+                out.push(v);
+            }
+            other => out.push(other),
+        }
+    }
+    Some(utf8(&out))
 }
 
 impl PgConn {
@@ -1216,10 +1241,16 @@ mod tests {
 
     #[test]
     fn copy_text_rows_unescape_what_copy_to_writes() {
-        let line = b"1\t\\N\tA\\tb\\nc\\\\d\\re\t\t\\101\\x42\\v";
+        let buf = b"1\t\\N\tA\\tb\\nc\\\\d\\re\t\t\\101\\x42\\v\n2\t\t\t\t\n3\tpart";
+        let mut rows = Vec::new();
+        let used = copy_text_rows(buf, &mut rows);
+        assert_eq!(&buf[used..], b"3\tpart", "an unfinished line is left for the next message");
         assert_eq!(
-            copy_text_row(line),
-            vec![Some("1".into()), None, Some("A\tb\nc\\d\re".into()), Some("".into()), Some("AB\u{b}".into())]
+            rows,
+            vec![
+                vec![Some("1".into()), None, Some("A\tb\nc\\d\re".into()), Some("".into()), Some("AB\u{b}".into())],
+                vec![Some("2".into()), Some("".into()), Some("".into()), Some("".into()), Some("".into())],
+            ]
         );
     }
 
