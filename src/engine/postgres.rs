@@ -778,17 +778,15 @@ impl Connection for PgConn {
             let mut rest: Vec<u8> = Vec::new();
             while let Some(data) = out.next().await {
                 let data = data.map_err(failed)?;
-                let used = if rest.is_empty() {
+                if rest.is_empty() {
                     let used = copy_text_rows(&data, &mut page);
                     rest.extend_from_slice(&data[used..]);
-                    used
                 } else {
                     rest.extend_from_slice(&data);
                     let used = copy_text_rows(&rest, &mut page);
                     rest.drain(..used);
-                    used
-                };
-                if used > 0 && page.len() >= batch {
+                }
+                if page.len() >= batch {
                     f(std::mem::replace(&mut page, Vec::with_capacity(batch)))?;
                 }
             }
