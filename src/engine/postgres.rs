@@ -7,6 +7,7 @@
 //! ever read (and dumped). A database rehearse did not mark as its own is never dropped, and
 //! neither is one named like live. Passwords reach pg_dump/pg_restore only through PGPASSWORD.
 
+mod binary;
 mod catalog;
 mod conninfo;
 
@@ -463,6 +464,22 @@ impl PgConn {
         Ok(msgs.iter().filter_map(row_of).collect())
     }
 
+    /// How to read each column of `select` from COPY's binary format, or None when one of them
+    /// has no exact reading (binary.rs) or the session does not print dates in ISO style.
+    fn binary_decoders(&self, select: &str) -> anyhow::Result<Option<Vec<binary::Decoder>>> {
+        let style = self.rows("SELECT current_setting('DateStyle'), current_setting('TimeZone')")?;
+        let setting = |i: usize| style.first().and_then(|r| r.get(i).cloned().flatten()).unwrap_or_default();
+        if !setting(0).starts_with("ISO") {
+            return Ok(None);
+        }
+        let utc = matches!(setting(1).as_str(), "UTC" | "Etc/UTC");
+        let statement = self
+            .rt
+            .block_on(self.client().prepare(select))
+            .map_err(|e| anyhow::anyhow!("{}", db_message(&e, Some(select))))?;
+        Ok(statement.columns().iter().map(|c| binary::Decoder::for_type(c.type_(), utc)).collect())
+    }
+
     fn scalar(&self, sql: &str) -> anyhow::Result<Option<String>> {
         Ok(self.rows(sql)?.into_iter().next().and_then(|r| r.into_iter().next()).flatten())
     }
@@ -767,18 +784,27 @@ impl Connection for PgConn {
     ) -> anyhow::Result<()> {
         use futures_util::StreamExt;
         // COPY TO streams rows as the server produces them; a plain query would hold them all.
-        let sql = format!("COPY ({select}) TO STDOUT");
+        // The binary format when every column's text can be rebuilt from it exactly.
+        let decoders = self.binary_decoders(select)?;
+        let sql = match decoders {
+            Some(_) => format!("COPY ({select}) TO STDOUT (FORMAT binary)"),
+            None => format!("COPY ({select}) TO STDOUT"),
+        };
         let failed = |e: tokio_postgres::Error| anyhow::anyhow!("{}", db_message(&e, Some(&sql)));
         let client = self.client();
         self.rt.block_on(async {
             let out = client.copy_out(&sql).await.map_err(failed)?;
             futures_util::pin_mut!(out);
             let mut page = Vec::with_capacity(batch);
-            // A message holds one line in practice; `rest` keeps a line split across messages.
+            let mut binary = decoders.map(binary::Reader::new);
+            // Text: a message holds one line in practice; `rest` keeps a line split across
+            // messages.
             let mut rest: Vec<u8> = Vec::new();
             while let Some(data) = out.next().await {
                 let data = data.map_err(failed)?;
-                if rest.is_empty() {
+                if let Some(reader) = &mut binary {
+                    reader.feed(&data, &mut page)?;
+                } else if rest.is_empty() {
                     let used = copy_text_rows(&data, &mut page);
                     rest.extend_from_slice(&data[used..]);
                 } else {
@@ -789,6 +815,9 @@ impl Connection for PgConn {
                 if page.len() >= batch {
                     f(std::mem::replace(&mut page, Vec::with_capacity(batch)))?;
                 }
+            }
+            if binary.as_ref().is_some_and(|r| !r.finished()) {
+                anyhow::bail!("COPY binary output of {select} ended before its trailer");
             }
             if !rest.is_empty() {
                 rest.push(b'\n');
