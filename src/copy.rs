@@ -280,7 +280,7 @@ fn inserts(d: Dialect, t: &Table, rows: &[Row]) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-/// PostgreSQL's fast path: one `COPY t (cols) FROM STDIN` per table, in the binary format when
+/// PostgreSQL's fast path: `COPY t (cols) FROM STDIN` (one per segment of a table), in the binary format when
 /// every column has one (copy/pgbinary.rs), else the text format; FREEZE when the table was
 /// created (and emptied) in the same transaction, so reading it back does not rewrite every page
 /// to set hint bits.
@@ -769,6 +769,10 @@ enum PageData {
     Rows(Vec<Row>),
 }
 
+/// Bytes of one COPY statement on PostgreSQL (a table takes as many as it needs, in its one
+/// transaction).
+const COPY_SEGMENT_BYTES: usize = 64 << 20;
+
 /// Pages read ahead of the writer: memory holds a few pages whatever the table's size.
 const PAGES_AHEAD: usize = 2;
 
@@ -855,18 +859,32 @@ fn write(dst: &mut Side, plan: &Plan, pages: &Receiver<Page>, progress: &mut Pro
                     // Emptied in this transaction, the new table can take its rows frozen.
                     conn.execute_batch(&format!("TRUNCATE {}", d.quote(name)))?;
                 }
+                // One COPY per segment of at most COPY_SEGMENT_BYTES: the server reports a refused
+                // value only when its COPY ends, so a failure is known after a segment, not after
+                // the whole table.
                 let binary = plan.binary.is_some();
-                let pages = pages.iter().filter_map(|p| {
-                    progress.add(p.rows);
-                    match p.data {
-                        PageData::Copy(bytes) => Some(bytes),
-                        _ => None,
-                    }
-                });
-                let (head, tail) = if binary { (pgbinary::header(), pgbinary::trailer()) } else { (vec![], vec![]) };
-                let mut chunks =
-                    std::iter::once(head).chain(pages).chain(std::iter::once(tail)).filter(|c| !c.is_empty());
-                conn.copy_in(&pg_copy_statement(&plan.target, plan.created, binary), &mut chunks)?;
+                let sql = pg_copy_statement(&plan.target, plan.created, binary);
+                let mut next = pages.recv().ok();
+                while let Some(first) = next.take() {
+                    let (mut first, mut size) = (Some(first), 0);
+                    let segment = std::iter::from_fn(|| {
+                        let p = match first.take() {
+                            Some(p) => p,
+                            None if size < COPY_SEGMENT_BYTES => pages.recv().ok()?,
+                            None => return None,
+                        };
+                        progress.add(p.rows);
+                        let PageData::Copy(bytes) = p.data else { return Some(Vec::new()) };
+                        size += bytes.len();
+                        Some(bytes)
+                    });
+                    let (head, tail) =
+                        if binary { (pgbinary::header(), pgbinary::trailer()) } else { (vec![], vec![]) };
+                    let mut chunks =
+                        std::iter::once(head).chain(segment).chain(std::iter::once(tail)).filter(|c| !c.is_empty());
+                    conn.copy_in(&sql, &mut chunks)?;
+                    next = pages.recv().ok();
+                }
             } else {
                 for p in pages.iter() {
                     if let PageData::Inserts(statements) = p.data {
