@@ -154,7 +154,7 @@ fn postgres_to_mysql_keeps_values_in_utc_and_restarts_auto_increment() {
     let dir = Temp::new("copy-pg-my");
     let src = pg_source(&pg);
     let dst = Db::new(&my);
-    // Small pages: keyset on an integer and on a text key, OFFSET pages on a table without a key.
+    // Small pages: page boundaries fall inside the tables of more than 4 rows.
     let out = copy(&["--from", &src.url(), "--to", &dst.url(), "--batch", "4"], &dir);
     assert_verified(&out, &["org", "vol", "code", "nokey"]);
     assert_eq!(
