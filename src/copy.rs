@@ -1,13 +1,15 @@
 //! `rehearse copy`: move tables and rows from one database (or folder) to another, across
 //! engines. The source's neutral Schema is translated for the target (copy/mapping.rs, documented
 //! in docs/copy.md); tables are created with their primary keys only, rows stream through in
-//! bounded pages (never a whole table in memory), then indexes, uniques, foreign keys and checks
-//! follow, and identity/serial/AUTO_INCREMENT counters restart after the largest value. Each table
-//! is verified by row count and an order-independent checksum of its values read back from both
-//! sides.
+//! bounded pages (never a whole table in memory; a reading thread hashes and encodes a page while
+//! the main thread writes the one before), then indexes, uniques, foreign keys and checks follow,
+//! and identity/serial/AUTO_INCREMENT counters restart after the largest value. Each table is
+//! verified by row count and an order-independent checksum of its values read back from both
+//! sides. A failure drops the tables the copy created.
 //!
 //! It must never write to the source (opened read-only), never touch a target table that holds
-//! rows unless told to empty it, and never copy a database onto itself.
+//! rows unless told to empty it, never drop a table it did not create, and never copy a database
+//! onto itself.
 
 mod dir;
 mod mapping;
