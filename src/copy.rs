@@ -1,23 +1,28 @@
 //! `rehearse copy`: move tables and rows from one database (or folder) to another, across
 //! engines. The source's neutral Schema is translated for the target (copy/mapping.rs, documented
 //! in docs/copy.md); tables are created with their primary keys only, rows stream through in
-//! bounded pages (never a whole table in memory), then indexes, uniques, foreign keys and checks
-//! follow, and identity/serial/AUTO_INCREMENT counters restart after the largest value. Each table
-//! is verified by row count and an order-independent checksum of its values read back from both
-//! sides.
+//! bounded pages (never a whole table in memory; a reading thread hashes and encodes a page while
+//! the main thread writes the one before), then indexes, uniques, foreign keys and checks follow,
+//! and identity/serial/AUTO_INCREMENT counters restart after the largest value. Each table is
+//! verified by row count and an order-independent checksum of its values read back from both
+//! sides. A failure drops the tables the copy created.
 //!
 //! It must never write to the source (opened read-only), never touch a target table that holds
-//! rows unless told to empty it, and never copy a database onto itself.
+//! rows unless told to empty it, never drop a table it did not create, and never copy a database
+//! onto itself.
 
 mod dir;
 mod mapping;
+mod pgbinary;
 mod values;
 
 use crate::engine::{self, Access, Connection, Dialect, Engine, Row};
 use crate::exit::{self, Refused, UsageError};
 use crate::schema::{Family, Schema, Table};
+use anyhow::Context;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::Receiver;
 use std::time::Instant;
 use values::Checksum;
 
@@ -204,77 +209,8 @@ fn prepare(conn: &mut dyn Connection, d: Dialect, source: bool) -> anyhow::Resul
     conn.execute_batch(sql)
 }
 
-/// Read `t`'s rows (columns in `t`'s order) in pages of at most `batch`: keyset pages on a single
-/// integer primary key, otherwise LIMIT/OFFSET in a stable order (the key, PostgreSQL's ctid,
-/// SQLite's rowid, or every column).
-fn read_db(
-    conn: &mut dyn Connection,
-    d: Dialect,
-    t: &Table,
-    batch: usize,
-    f: &mut dyn FnMut(Vec<Row>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let qt = d.quote(&t.name);
-    let exprs: Vec<String> = t.columns.iter().map(|c| values::select_expr(d, c)).collect();
-    let select = format!("SELECT {} FROM {qt}", exprs.join(", "));
-    // Keyset pages need a key whose order the engine compares the same way in ORDER BY and `>`:
-    // integers everywhere; text, decimals and times on the servers (SQLite columns may mix types).
-    let keyset = match t.primary_key.as_slice() {
-        [pk] => t.columns.iter().position(|c| {
-            &c.name == pk
-                && match Family::of(&c.data_type) {
-                    Family::Integer => true,
-                    Family::Text | Family::Decimal | Family::Temporal => d != Dialect::Sqlite,
-                    _ => false,
-                }
-        }),
-        _ => None,
-    };
-    if let Some(i) = keyset {
-        let qpk = d.quote(&t.columns[i].name);
-        let integer = Family::of(&t.columns[i].data_type) == Family::Integer;
-        let mut last: Option<String> = None;
-        loop {
-            let cond = last.as_ref().map(|v| format!(" WHERE {qpk} > {v}")).unwrap_or_default();
-            let page = conn.query(&format!("{select}{cond} ORDER BY {qpk} LIMIT {batch}"))?;
-            let n = page.len();
-            if let Some(v) = page.last().and_then(|r| r[i].clone()) {
-                if integer && !values::is_number(&v) {
-                    anyhow::bail!("table {}: key value {v:?} is not an integer", t.name);
-                }
-                last = Some(if integer { v } else { d.literal(&v) });
-            }
-            if n > 0 {
-                f(page)?;
-            }
-            if n < batch {
-                return Ok(());
-            }
-        }
-    }
-    let order = if !t.primary_key.is_empty() {
-        t.primary_key.iter().map(|c| d.quote(c)).collect::<Vec<_>>().join(", ")
-    } else {
-        match d {
-            Dialect::Postgres => "ctid".into(),
-            Dialect::Sqlite => "rowid".into(),
-            Dialect::Mysql => (1..=t.columns.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(", "),
-        }
-    };
-    let mut offset = 0usize;
-    loop {
-        let page = conn.query(&format!("{select} ORDER BY {order} LIMIT {batch} OFFSET {offset}"))?;
-        let n = page.len();
-        offset += n;
-        if n > 0 {
-            f(page)?;
-        }
-        if n < batch {
-            return Ok(());
-        }
-    }
-}
-
+/// Read `t`'s rows (columns in `t`'s order) in pages of at most `batch`: one SELECT streamed by
+/// the engine, or the table's file. The order is the engine's: the checksum does not depend on it.
 fn read(
     side: &mut Side,
     t: &Table,
@@ -282,8 +218,23 @@ fn read(
     f: &mut dyn FnMut(Vec<Row>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     match side {
-        Side::Db { conn, d } => read_db(conn.as_mut(), *d, t, batch, f),
+        Side::Db { conn, d } => {
+            let exprs: Vec<String> = t.columns.iter().map(|c| values::select_expr(*d, c)).collect();
+            conn.stream(&format!("SELECT {} FROM {}", exprs.join(", "), d.quote(&t.name)), batch, f)
+        }
         Side::Dir(p) => dir::read_table(p, &t.name, t.columns.len(), batch, f),
+    }
+}
+
+/// The rows of a source table, for the progress line; None for a folder (its files are not
+/// counted ahead).
+fn count_rows(side: &mut Side, table: &str) -> anyhow::Result<Option<u64>> {
+    match side {
+        Side::Db { conn, d } => {
+            let rows = conn.query(&format!("SELECT count(*) FROM {}", d.quote(table)))?;
+            Ok(rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()?.parse().ok()))
+        }
+        Side::Dir(_) => Ok(None),
     }
 }
 
@@ -331,18 +282,27 @@ fn inserts(d: Dialect, t: &Table, rows: &[Row]) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-/// PostgreSQL's fast path: `COPY t (cols) FROM STDIN` and the page in COPY text format.
-fn pg_copy(t: &Table, rows: &[Row]) -> anyhow::Result<(String, Vec<u8>)> {
+/// PostgreSQL's fast path: `COPY t (cols) FROM STDIN` (one per segment of a table), in the binary format when
+/// every column has one (copy/pgbinary.rs), else the text format; FREEZE when the table was
+/// created (and emptied) in the same transaction, so reading it back does not rewrite every page
+/// to set hint bits.
+fn pg_copy_statement(t: &Table, freeze: bool, binary: bool) -> String {
     let d = Dialect::Postgres;
-    let fams: Vec<Family> = t.columns.iter().map(|c| values::family(d, c)).collect();
-    let sql = format!(
-        "COPY {} ({}) FROM STDIN",
+    let options: Vec<&str> =
+        [(binary, "FORMAT binary"), (freeze, "FREEZE")].into_iter().filter_map(|(on, o)| on.then_some(o)).collect();
+    format!(
+        "COPY {} ({}) FROM STDIN{}",
         d.quote(&t.name),
-        t.columns.iter().map(|c| d.quote(&c.name)).collect::<Vec<_>>().join(", ")
-    );
-    let mut data = String::new();
+        t.columns.iter().map(|c| d.quote(&c.name)).collect::<Vec<_>>().join(", "),
+        if options.is_empty() { String::new() } else { format!(" ({})", options.join(", ")) }
+    )
+}
+
+/// A page of rows in COPY's text format.
+fn pg_copy_data(t: &Table, fams: &[Family], rows: &[Row]) -> anyhow::Result<Vec<u8>> {
+    let mut data = String::with_capacity(rows.len() * 64);
     for r in rows {
-        for (i, (v, fam)) in r.iter().zip(&fams).enumerate() {
+        for (i, (v, fam)) in r.iter().zip(fams).enumerate() {
             if i > 0 {
                 data.push('\t');
             }
@@ -354,29 +314,69 @@ fn pg_copy(t: &Table, rows: &[Row]) -> anyhow::Result<(String, Vec<u8>)> {
         }
         data.push('\n');
     }
-    Ok((sql, data.into_bytes()))
+    Ok(data.into_bytes())
 }
 
-/// Progress on stderr, only when it is a terminal: a line per table, rewritten in place.
+/// Progress on stderr, only when it is a terminal: a line per table (rows done of the total,
+/// rate, time left), rewritten in place at most five times a second.
 struct Progress {
     on: bool,
+    table: String,
+    total: Option<u64>,
+    rows: u64,
     started: Instant,
-    last: Instant,
+    last: Option<Instant>,
 }
 
 impl Progress {
-    fn new(want: bool) -> Progress {
-        let now = Instant::now();
-        Progress { on: want && std::io::stderr().is_terminal(), started: now, last: now }
+    /// Whether progress is shown at all: asked for, and stderr is a terminal.
+    fn wanted(want: bool) -> bool {
+        want && std::io::stderr().is_terminal()
     }
 
-    fn show(&mut self, table: &str, rows: u64, done: bool) {
-        if !self.on || (!done && self.last.elapsed().as_millis() < 200) {
-            return;
+    fn new(on: bool, table: &str, total: Option<u64>) -> Progress {
+        Progress { on, table: table.to_string(), total, rows: 0, started: Instant::now(), last: None }
+    }
+
+    fn add(&mut self, rows: u64) {
+        self.rows += rows;
+        if self.on && self.last.is_none_or(|l| l.elapsed().as_millis() >= 200) {
+            self.last = Some(Instant::now());
+            eprint!(
+                "\r{}\x1b[K",
+                progress_line(&self.table, self.rows, self.total, self.started.elapsed().as_secs_f64(), false)
+            );
         }
-        self.last = Instant::now();
-        let secs = self.started.elapsed().as_secs_f64().max(0.001);
-        eprint!("\r{table}: {rows} rows, {:.0} rows/s{}", rows as f64 / secs, if done { "\n" } else { "" });
+    }
+
+    fn done(&self) {
+        if self.on {
+            eprintln!(
+                "\r{}\x1b[K",
+                progress_line(&self.table, self.rows, self.total, self.started.elapsed().as_secs_f64(), true)
+            );
+        }
+    }
+}
+
+/// `grids: 120000/1000000 rows (12%), 40000 rows/s, 0:22 left`; without a total, rows and rate
+/// only; once done, the rows and the time they took.
+fn progress_line(table: &str, rows: u64, total: Option<u64>, secs: f64, done: bool) -> String {
+    let rate = rows as f64 / secs.max(0.001);
+    if done {
+        return format!("{table}: {rows} rows in {secs:.1} s, {rate:.0} rows/s");
+    }
+    match total {
+        Some(total) if total >= rows && total > 0 => {
+            let left = if rate > 0.0 { ((total - rows) as f64 / rate).round() as u64 } else { 0 };
+            format!(
+                "{table}: {rows}/{total} rows ({}%), {rate:.0} rows/s, {}:{:02} left",
+                rows * 100 / total,
+                left / 60,
+                left % 60
+            )
+        }
+        _ => format!("{table}: {rows} rows, {rate:.0} rows/s"),
     }
 }
 
@@ -392,14 +392,24 @@ fn sqlite_int_fits(conn: &mut dyn Connection, t: &Table) -> anyhow::Result<Vec<(
         return Ok(Vec::new());
     }
     let d = Dialect::Sqlite;
+    let qt = d.quote(&t.name);
     let exprs: Vec<String> = cols
         .iter()
         .map(|c| {
             let q = d.quote(c);
-            format!("coalesce(max({q}) <= 2147483647 AND min({q}) >= -2147483648, 1)")
+            if t.primary_key.first().map(String::as_str) == Some(*c) {
+                // The key's index (or the rowid) answers a lone min() or max() without a scan.
+                format!(
+                    "coalesce((SELECT max({q}) FROM {qt}) <= 2147483647 AND (SELECT min({q}) FROM {qt}) >= -2147483648, 1)"
+                )
+            } else {
+                format!("coalesce(max({q}) <= 2147483647 AND min({q}) >= -2147483648, 1)")
+            }
         })
         .collect();
-    let row = conn.query(&format!("SELECT {} FROM {}", exprs.join(", "), d.quote(&t.name)))?;
+    // Without an aggregate, FROM would return a row per table row.
+    let from = if exprs.iter().any(|e| e.starts_with("coalesce(max(")) { format!(" FROM {qt}") } else { String::new() };
+    let row = conn.query(&format!("SELECT {}{from}", exprs.join(", ")))?;
     let row = row.into_iter().next().unwrap_or_default();
     Ok(cols.iter().zip(row).map(|(c, v)| (c.to_string(), v.as_deref() != Some("0"))).collect())
 }
@@ -472,15 +482,15 @@ pub fn copy(opts: &Options) -> anyhow::Result<Outcome> {
     }
 
     // The target: what exists already, and the refusal before anything is written.
-    let (mut dst, existing, to_d) = match to {
+    let (mut dst, existing, to_d, to_engine) = match to {
         Endpoint::Db(e) => {
             let d = e.dialect();
             let mut conn = e.connect()?;
             let existing = conn.introspect()?;
             prepare(conn.as_mut(), d, false)?;
-            (Side::Db { conn, d }, Some(existing), d)
+            (Side::Db { conn, d }, Some(existing), d, Some(e))
         }
-        Endpoint::Dir(p) => (Side::Dir(p), None, from_d),
+        Endpoint::Dir(p) => (Side::Dir(p), None, from_d, None),
     };
     let mut full = Vec::new();
     for t in &schema.tables {
@@ -526,183 +536,426 @@ pub fn copy(opts: &Options) -> anyhow::Result<Outcome> {
         }
     }
 
-    // Tables first, with their primary keys only; existing tables are emptied when asked.
-    let mut created = Vec::new();
-    match (&mut dst, &existing) {
-        (Side::Db { conn, d }, Some(ex)) => {
-            // Referencing tables are emptied before the tables they reference.
-            for t in schema.fk_order().iter().rev().filter(|t| full.contains(&t.name)) {
-                conn.execute_batch(&format!("DELETE FROM {}", d.quote(&t.name)))
-                    .map_err(|e| anyhow::anyhow!("--truncate: emptying table {}: {e:#}", t.name))?;
-            }
-            for t in &target.tables {
-                match ex.table(&t.name) {
-                    None => {
-                        conn.execute_batch(&mapping::create_table(*d, t))
-                            .map_err(|e| anyhow::anyhow!("creating table {}: {e:#}", t.name))?;
-                        created.push(t.name.clone());
-                    }
-                    Some(et) => {
-                        if let Some(c) = t.columns.iter().find(|c| et.column(&c.name).is_none()) {
-                            anyhow::bail!(
-                                "target table {} has no column {}: drop the table or copy into an empty database",
-                                t.name,
-                                c.name
-                            );
+    // From the first table created on, a failure drops the tables this copy created.
+    let mut created: Vec<String> = Vec::new();
+    let mut run = || -> anyhow::Result<Outcome> {
+        // Tables first, with their primary keys only; existing tables are emptied when asked.
+        match (&mut dst, &existing) {
+            (Side::Db { conn, d }, Some(ex)) => {
+                // Referencing tables are emptied before the tables they reference.
+                for t in schema.fk_order().iter().rev().filter(|t| full.contains(&t.name)) {
+                    conn.execute_batch(&format!("DELETE FROM {}", d.quote(&t.name)))
+                        .map_err(|e| anyhow::anyhow!("--truncate: emptying table {}: {e:#}", t.name))?;
+                }
+                for t in &target.tables {
+                    match ex.table(&t.name) {
+                        None => {
+                            conn.execute_batch(&mapping::create_table(*d, t))
+                                .map_err(|e| anyhow::anyhow!("creating table {}: {e:#}", t.name))?;
+                            created.push(t.name.clone());
                         }
-                    }
-                }
-            }
-        }
-        (Side::Dir(p), _) => {
-            let mut saved = schema.clone();
-            if p.join(dir::SCHEMA_FILE).exists() {
-                // Tables of an earlier extract that this one does not rewrite stay described.
-                let old = dir::load_schema(p)?;
-                if old.engine != saved.engine && old.tables.iter().any(|t| saved.table(&t.name).is_none()) {
-                    return Err(Refused(format!(
-                        "dir:{} holds tables read from {}, this copy reads {}: use another folder",
-                        p.display(),
-                        old.engine,
-                        saved.engine
-                    ))
-                    .into());
-                }
-                saved.tables.extend(old.tables.into_iter().filter(|t| schema.table(&t.name).is_none()));
-            }
-            dir::save_schema(p, &saved)?;
-        }
-        (Side::Db { .. }, None) => unreachable!("a database target is always introspected"),
-    }
-
-    // Rows, table by table, referenced tables first.
-    let mut results = Vec::new();
-    let mut sums = Vec::new();
-    for st in schema.fk_order() {
-        let tt = target.table(&st.name).expect("every source table has a target");
-        // Insert with the target's types, columns in the source's order.
-        let mut tcols = tt.clone();
-        if let Some(ex) = existing.as_ref().and_then(|s| s.table(&st.name)) {
-            tcols.columns = st.columns.iter().filter_map(|c| ex.column(&c.name).cloned()).collect();
-        }
-        // Columns that may become jsonb are hashed as JSON on both sides whatever they end as.
-        let json: Vec<bool> = st
-            .columns
-            .iter()
-            .zip(&tcols.columns)
-            .map(|(c, tc)| {
-                created.contains(&st.name)
-                    && Family::of(&tc.data_type) == Family::Text
-                    && match &opts.json_columns {
-                        JsonColumns::None => false,
-                        JsonColumns::Auto => true,
-                        JsonColumns::Listed(l) => l.iter().any(|(t, col)| t == &st.name && col == &c.name),
-                    }
-            })
-            .collect();
-        let mut json_ok: Vec<Option<bool>> = vec![None; json.len()];
-        let fams: Vec<Family> = st
-            .columns
-            .iter()
-            .zip(&json)
-            .map(|(c, j)| if *j { Family::Json } else { values::family(from_d, c) })
-            .collect();
-        let started = Instant::now();
-        let mut progress = Progress::new(opts.progress);
-        let mut sum = Checksum::default();
-        match &mut dst {
-            Side::Db { conn, d } => {
-                let d = *d;
-                conn.execute_batch("BEGIN")?;
-                read(&mut src, st, opts.batch, &mut |page| {
-                    for r in &page {
-                        sum.add(&fams, r);
-                        for (i, v) in r.iter().enumerate() {
-                            if let (true, Some(v), None | Some(true)) = (json[i], v, json_ok[i]) {
-                                json_ok[i] = Some(is_json_document(v));
+                        Some(et) => {
+                            if let Some(c) = t.columns.iter().find(|c| et.column(&c.name).is_none()) {
+                                anyhow::bail!(
+                                    "target table {} has no column {}: drop the table or copy into an empty database",
+                                    t.name,
+                                    c.name
+                                );
                             }
                         }
                     }
-                    if d == Dialect::Postgres {
-                        let (sql, data) = pg_copy(&tcols, &page)?;
-                        conn.copy_in(&sql, data).map_err(|e| anyhow::anyhow!("copying table {}: {e:#}", st.name))?;
-                    } else {
-                        for sql in inserts(d, &tcols, &page)? {
-                            conn.execute_batch(&sql)
-                                .map_err(|e| anyhow::anyhow!("copying table {}: {e:#}", st.name))?;
+                }
+            }
+            (Side::Dir(p), _) => {
+                let mut saved = schema.clone();
+                if p.join(dir::SCHEMA_FILE).exists() {
+                    // Tables of an earlier extract that this one does not rewrite stay described.
+                    let old = dir::load_schema(p)?;
+                    if old.engine != saved.engine && old.tables.iter().any(|t| saved.table(&t.name).is_none()) {
+                        return Err(Refused(format!(
+                            "dir:{} holds tables read from {}, this copy reads {}: use another folder",
+                            p.display(),
+                            old.engine,
+                            saved.engine
+                        ))
+                        .into());
+                    }
+                    saved.tables.extend(old.tables.into_iter().filter(|t| schema.table(&t.name).is_none()));
+                }
+                dir::save_schema(p, &saved)?;
+            }
+            (Side::Db { .. }, None) => unreachable!("a database target is always introspected"),
+        }
+
+        // Rows, table by table, referenced tables first. A server target is read back for
+        // verification on a second connection while the next table loads; a file or a folder is
+        // read back at the end.
+        let verify_side = match (&to_engine, to_d) {
+            (Some(e), Dialect::Postgres | Dialect::Mysql) => {
+                let mut conn = e.connect()?;
+                prepare(conn.as_mut(), to_d, false)?;
+                Some(Side::Db { conn, d: to_d })
+            }
+            _ => None,
+        };
+        let show = Progress::wanted(opts.progress);
+        let batch = opts.batch;
+        let to_db = match &dst {
+            Side::Db { d, .. } => Some(*d),
+            Side::Dir(_) => None,
+        };
+        std::thread::scope(|s| -> anyhow::Result<Outcome> {
+            let (jobs, queue) = std::sync::mpsc::channel::<ReadBack>();
+            let verifier = verify_side.map(|mut side| {
+                s.spawn(move || -> anyhow::Result<Vec<(String, Checksum)>> {
+                    queue.iter().map(|job| Ok((job.target.name.clone(), read_back(&mut side, &job, batch)?))).collect()
+                })
+            });
+            let mut later = Vec::new();
+            let mut loaded = Vec::new();
+            for st in schema.fk_order() {
+                let mut plan = plan(st, &target, existing.as_ref(), &created, &opts.json_columns, from_d, to_db);
+                let total = if show { count_rows(&mut src, &st.name)? } else { None };
+                let mut progress = Progress::new(show, &st.name, total);
+                let started = Instant::now();
+                let (sum, json_ok) = match load(&mut src, &mut dst, &plan, batch, &mut progress) {
+                    // A value PostgreSQL must read itself: the table loads again, in the text format.
+                    Err(e) if plan.binary.is_some() && e.downcast_ref::<pgbinary::NotBinary>().is_some() => {
+                        plan.binary = None;
+                        progress = Progress::new(show, &st.name, total);
+                        load(&mut src, &mut dst, &plan, batch, &mut progress)?
+                    }
+                    loaded => loaded?,
+                };
+                progress.done();
+                if let Side::Db { conn, d } = &mut dst {
+                    let listed = matches!(opts.json_columns, JsonColumns::Listed(_));
+                    for (i, c) in st.columns.iter().enumerate().filter(|(i, _)| plan.json[*i]) {
+                        if !listed && json_ok[i] != Some(true) {
+                            continue;
                         }
-                    }
-                    progress.show(&st.name, sum.rows, false);
-                    Ok(())
-                })?;
-                conn.execute_batch("COMMIT")?;
-                let listed = matches!(opts.json_columns, JsonColumns::Listed(_));
-                for (i, c) in st.columns.iter().enumerate().filter(|(i, _)| json[*i]) {
-                    if !listed && json_ok[i] != Some(true) {
-                        continue;
-                    }
-                    let qc = d.quote(&c.name);
-                    let sql =
-                        format!("ALTER TABLE {} ALTER COLUMN {qc} TYPE jsonb USING {qc}::jsonb", d.quote(&st.name));
-                    match conn.execute_batch(&sql) {
-                        Ok(()) => notes.push(format!("{}.{}: text holding JSON became jsonb", st.name, c.name)),
-                        Err(e) if listed => anyhow::bail!("--json-columns {}.{}: {e:#}", st.name, c.name),
-                        Err(e) => {
-                            notes.push(format!("{}.{}: kept as text, jsonb refused a value: {e:#}", st.name, c.name))
+                        let qc = d.quote(&c.name);
+                        let sql =
+                            format!("ALTER TABLE {} ALTER COLUMN {qc} TYPE jsonb USING {qc}::jsonb", d.quote(&st.name));
+                        match conn.execute_batch(&sql) {
+                            Ok(()) => notes.push(format!("{}.{}: text holding JSON became jsonb", st.name, c.name)),
+                            Err(e) if listed => anyhow::bail!("--json-columns {}.{}: {e:#}", st.name, c.name),
+                            Err(e) => notes
+                                .push(format!("{}.{}: kept as text, jsonb refused a value: {e:#}", st.name, c.name)),
                         }
                     }
                 }
-            }
-            Side::Dir(p) => {
-                let mut w = dir::Writer::create(p, &st.name)?;
-                read(&mut src, st, opts.batch, &mut |page| {
-                    for r in &page {
-                        sum.add(&fams, r);
+                let job = ReadBack { target: plan.target, families: plan.families };
+                match &verifier {
+                    // A verifier that stopped says why when it is joined.
+                    Some(_) => {
+                        let _ = jobs.send(job);
                     }
-                    w.write(&page)?;
-                    progress.show(&st.name, sum.rows, false);
-                    Ok(())
-                })?;
-                w.finish()?;
+                    None => later.push(job),
+                }
+                loaded.push((st.name.clone(), sum, started.elapsed().as_secs_f64()));
             }
-        }
-        progress.show(&st.name, sum.rows, true);
-        sums.push((st.name.clone(), sum, started.elapsed().as_secs_f64(), tcols, fams));
-    }
 
-    // Then indexes and uniques, then foreign keys and checks, then counters after the largest value.
-    if let Side::Db { conn, d } = &mut dst {
-        let d = *d;
-        for step in [mapping::indexes as fn(Dialect, &Table) -> Vec<String>, mapping::constraints] {
-            for t in target.tables.iter().filter(|t| created.contains(&t.name)) {
-                for sql in step(d, t) {
-                    conn.execute_batch(&sql).map_err(|e| anyhow::anyhow!("on table {}: {e:#}", t.name))?;
+            // Then indexes and uniques, then foreign keys and checks, then counters after the
+            // largest value.
+            if let Side::Db { conn, d } = &mut dst {
+                let d = *d;
+                for step in [mapping::indexes as fn(Dialect, &Table) -> Vec<String>, mapping::constraints] {
+                    for t in target.tables.iter().filter(|t| created.contains(&t.name)) {
+                        for sql in step(d, t) {
+                            conn.execute_batch(&sql).map_err(|e| anyhow::anyhow!("on table {}: {e:#}", t.name))?;
+                        }
+                    }
+                }
+                for t in &target.tables {
+                    reset_counters(conn.as_mut(), d, t)?;
                 }
             }
-        }
-        for t in &target.tables {
-            reset_counters(conn.as_mut(), d, t)?;
-        }
-    }
 
-    // Verification: read every copied table back and compare.
-    for (name, sum, seconds, tcols, fams) in sums {
-        let mut back = Checksum::default();
-        read(&mut dst, &tcols, opts.batch, &mut |page| {
-            for r in &page {
-                back.add(&fams, r);
+            // Verification: every copied table read back and compared.
+            drop(jobs);
+            let mut back = match verifier {
+                Some(v) => v.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?,
+                None => Vec::new(),
+            };
+            for job in later {
+                back.push((job.target.name.clone(), read_back(&mut dst, &job, batch)?));
             }
-            Ok(())
-        })?;
-        results.push(TableCopied {
-            table: name,
-            rows: sum.rows,
-            seconds: (seconds * 100.0).round() / 100.0,
-            target_rows: back.rows,
-            verified: back == sum,
+            let tables = loaded
+                .into_iter()
+                .map(|(name, sum, seconds)| {
+                    let got = back.iter().find(|(n, _)| *n == name).map(|(_, c)| *c).unwrap_or_default();
+                    TableCopied {
+                        rows: sum.rows,
+                        seconds: (seconds * 100.0).round() / 100.0,
+                        target_rows: got.rows,
+                        verified: got == sum,
+                        table: name,
+                    }
+                })
+                .collect();
+            Ok(Outcome { tables, notes: std::mem::take(&mut notes) })
+        })
+    };
+    let outcome = run();
+    outcome.map_err(|e| drop_created(&mut dst, &target, &created, e))
+}
+
+/// How one table travels from the source to the target.
+struct Plan {
+    /// The source table, as read.
+    source: Table,
+    /// The target's columns in the source's order, with the target's types.
+    target: Table,
+    /// How each value is hashed: the source's families, JSON for a column that may become jsonb.
+    families: Vec<Family>,
+    /// Columns checked for JSON documents while they stream (`--json-columns`).
+    json: Vec<bool>,
+    /// Created by this copy: PostgreSQL may then load it frozen.
+    created: bool,
+    /// A PostgreSQL target whose every column has a binary form: COPY's binary format.
+    binary: Option<Vec<pgbinary::Kind>>,
+}
+
+fn plan(
+    st: &Table,
+    target: &Schema,
+    existing: Option<&Schema>,
+    created: &[String],
+    json_columns: &JsonColumns,
+    from_d: Dialect,
+    to_db: Option<Dialect>,
+) -> Plan {
+    let mut tcols = target.table(&st.name).expect("every source table has a target").clone();
+    // Insert with the target's types, columns in the source's order.
+    if let Some(ex) = existing.and_then(|s| s.table(&st.name)) {
+        tcols.columns = st.columns.iter().filter_map(|c| ex.column(&c.name).cloned()).collect();
+    }
+    let was_created = created.contains(&st.name);
+    // Columns that may become jsonb are hashed as JSON on both sides whatever they end as.
+    let json: Vec<bool> = st
+        .columns
+        .iter()
+        .zip(&tcols.columns)
+        .map(|(c, tc)| {
+            was_created
+                && Family::of(&tc.data_type) == Family::Text
+                && match json_columns {
+                    JsonColumns::None => false,
+                    JsonColumns::Auto => true,
+                    JsonColumns::Listed(l) => l.iter().any(|(t, col)| t == &st.name && col == &c.name),
+                }
+        })
+        .collect();
+    let families =
+        st.columns.iter().zip(&json).map(|(c, j)| if *j { Family::Json } else { values::family(from_d, c) }).collect();
+    let binary = match to_db {
+        Some(Dialect::Postgres) => tcols.columns.iter().map(|c| pgbinary::kind(&c.data_type)).collect(),
+        _ => None,
+    };
+    Plan { source: st.clone(), target: tcols, families, json, created: was_created, binary }
+}
+
+/// One page on its way from the reading thread to the writing one, already in the target's form.
+struct Page {
+    rows: u64,
+    data: PageData,
+}
+
+enum PageData {
+    /// COPY text-format lines (PostgreSQL).
+    Copy(Vec<u8>),
+    /// Multi-row INSERT statements (MySQL, SQLite).
+    Inserts(Vec<String>),
+    /// Rows for a folder's table file.
+    Rows(Vec<Row>),
+}
+
+/// Bytes of one COPY statement on PostgreSQL (a table takes as many as it needs, in its one
+/// transaction).
+const COPY_SEGMENT_BYTES: usize = 64 << 20;
+
+/// Pages read ahead of the writer: memory holds a few pages whatever the table's size.
+const PAGES_AHEAD: usize = 2;
+
+/// Load one table. A thread reads the source, hashes each row and puts each page in the target's
+/// form, while this thread writes the pages, so reading and writing overlap. On a database the
+/// table loads in one transaction, committed only when both sides succeeded. Returns the source's
+/// checksum and, per column, whether every value read was a JSON document.
+fn load(
+    src: &mut Side,
+    dst: &mut Side,
+    plan: &Plan,
+    batch: usize,
+    progress: &mut Progress,
+) -> anyhow::Result<(Checksum, Vec<Option<bool>>)> {
+    let to = match dst {
+        Side::Db { d, .. } => Some(*d),
+        Side::Dir(_) => None,
+    };
+    let copy_fams: Vec<Family> = plan.target.columns.iter().map(|c| values::family(Dialect::Postgres, c)).collect();
+    let names: Vec<String> = plan.target.columns.iter().map(|c| c.name.clone()).collect();
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Page>(PAGES_AHEAD);
+        let reader = s.spawn(move || -> anyhow::Result<(Checksum, Vec<Option<bool>>)> {
+            let mut sum = Checksum::default();
+            let mut json_ok: Vec<Option<bool>> = vec![None; plan.json.len()];
+            read(src, &plan.source, batch, &mut |page| {
+                for r in &page {
+                    sum.add(&plan.families, r);
+                    for (i, v) in r.iter().enumerate() {
+                        if let (true, Some(v), None | Some(true)) = (plan.json[i], v, json_ok[i]) {
+                            json_ok[i] = Some(is_json_document(v));
+                        }
+                    }
+                }
+                let rows = page.len() as u64;
+                let data = match to {
+                    Some(Dialect::Postgres) => PageData::Copy(match &plan.binary {
+                        Some(kinds) => {
+                            let mut data = Vec::with_capacity(page.len() * 64);
+                            for r in &page {
+                                pgbinary::encode_row(kinds, &names, r, &mut data)?;
+                            }
+                            data
+                        }
+                        None => pg_copy_data(&plan.target, &copy_fams, &page)?,
+                    }),
+                    Some(d) => PageData::Inserts(inserts(d, &plan.target, &page)?),
+                    None => PageData::Rows(page),
+                };
+                // Only when the writer failed; its error is the one reported.
+                tx.send(Page { rows, data }).map_err(|_| anyhow::anyhow!("the writer stopped"))
+            })?;
+            Ok((sum, json_ok))
         });
+        let written = write(dst, plan, &rx, progress);
+        drop(rx);
+        let read = reader.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let result = match (written, read) {
+            (Ok(()), Ok(r)) => match dst {
+                Side::Db { conn, .. } => conn.execute_batch("COMMIT").map(|()| r),
+                Side::Dir(_) => Ok(r),
+            },
+            (Err(e), _) | (Ok(()), Err(e)) => {
+                if let Side::Db { conn, .. } = dst {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                Err(e)
+            }
+        };
+        // Context, not a new error: the caller looks for NotBinary underneath.
+        result.with_context(|| format!("copying table {}", plan.target.name))
+    })
+}
+
+/// Write the pages of one table as they arrive: on a database inside a transaction that the
+/// caller ends, into the table's file in a folder.
+fn write(dst: &mut Side, plan: &Plan, pages: &Receiver<Page>, progress: &mut Progress) -> anyhow::Result<()> {
+    let name = &plan.target.name;
+    match dst {
+        Side::Db { conn, d } => {
+            conn.execute_batch("BEGIN")?;
+            if *d == Dialect::Postgres {
+                if plan.created {
+                    // Emptied in this transaction, the new table can take its rows frozen.
+                    conn.execute_batch(&format!("TRUNCATE {}", d.quote(name)))?;
+                }
+                // One COPY per segment of at most COPY_SEGMENT_BYTES: the server reports a refused
+                // value only when its COPY ends, so a failure is known after a segment, not after
+                // the whole table.
+                let binary = plan.binary.is_some();
+                let sql = pg_copy_statement(&plan.target, plan.created, binary);
+                let mut next = pages.recv().ok();
+                while let Some(first) = next.take() {
+                    let (mut first, mut size) = (Some(first), 0);
+                    let segment = std::iter::from_fn(|| {
+                        let p = match first.take() {
+                            Some(p) => p,
+                            None if size < COPY_SEGMENT_BYTES => pages.recv().ok()?,
+                            None => return None,
+                        };
+                        progress.add(p.rows);
+                        let PageData::Copy(bytes) = p.data else { return Some(Vec::new()) };
+                        size += bytes.len();
+                        Some(bytes)
+                    });
+                    let (head, tail) =
+                        if binary { (pgbinary::header(), pgbinary::trailer()) } else { (vec![], vec![]) };
+                    let mut chunks =
+                        std::iter::once(head).chain(segment).chain(std::iter::once(tail)).filter(|c| !c.is_empty());
+                    conn.copy_in(&sql, &mut chunks)?;
+                    next = pages.recv().ok();
+                }
+            } else {
+                for p in pages.iter() {
+                    if let PageData::Inserts(statements) = p.data {
+                        for sql in statements {
+                            conn.execute_batch(&sql)?;
+                        }
+                    }
+                    progress.add(p.rows);
+                }
+            }
+        }
+        Side::Dir(folder) => {
+            let mut w = dir::Writer::create(folder, name)?;
+            for p in pages.iter() {
+                if let PageData::Rows(rows) = &p.data {
+                    w.write(rows)?;
+                }
+                progress.add(p.rows);
+            }
+            w.finish()?;
+        }
     }
-    Ok(Outcome { tables: results, notes })
+    Ok(())
+}
+
+/// A copied table to read back from the target.
+struct ReadBack {
+    target: Table,
+    families: Vec<Family>,
+}
+
+/// Read one copied table back from the target and hash it as the source was hashed.
+fn read_back(dst: &mut Side, job: &ReadBack, batch: usize) -> anyhow::Result<Checksum> {
+    let mut sum = Checksum::default();
+    read(dst, &job.target, batch, &mut |page| {
+        for r in &page {
+            sum.add(&job.families, r);
+        }
+        Ok(())
+    })
+    .map_err(|e| anyhow::anyhow!("reading table {} back from the target: {e:#}", job.target.name))?;
+    Ok(sum)
+}
+
+/// After a failure: drop the tables this copy created, never one that was there before, so the
+/// target is left as it was found; the error says so.
+fn drop_created(dst: &mut Side, target: &Schema, created: &[String], e: anyhow::Error) -> anyhow::Error {
+    let Side::Db { conn, d } = dst else { return e };
+    if created.is_empty() {
+        return e;
+    }
+    // Ends a transaction the failure left open; an error only means there was none.
+    let _ = conn.execute_batch("ROLLBACK");
+    // Referencing tables first; on PostgreSQL CASCADE also takes the foreign keys between the
+    // created tables (no table that was there before can reference one of them).
+    let cascade = if *d == Dialect::Postgres { " CASCADE" } else { "" };
+    for t in target.fk_order().iter().rev().filter(|t| created.contains(&t.name)) {
+        if let Err(de) = conn.execute_batch(&format!("DROP TABLE IF EXISTS {}{cascade}", d.quote(&t.name))) {
+            return e.context(format!(
+                "the copy failed, and dropping table {} that it had created failed too ({de:#}): drop the tables it created by hand: {}",
+                t.name,
+                created.join(", ")
+            ));
+        }
+    }
+    e.context(format!(
+        "the copy failed; the tables it created were dropped ({}), the tables that were there before were not",
+        created.join(", ")
+    ))
 }
 
 /// Make the next generated value follow the largest copied one. SQLite does it by itself (rowid

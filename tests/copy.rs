@@ -2,7 +2,9 @@
 //! after the largest id), PostgreSQL->MySQL, MySQL->SQLite, PostgreSQL->dir->PostgreSQL, and
 //! same-engine copies that `rehearse diff` finds equal to their source; values are read back
 //! (NULLs, unicode, quotes, backslashes, decimals, timestamps, binary), not only counted. Then the
-//! refusals: a target table holding rows, a copy onto itself, a bad URL.
+//! refusals: a target table holding rows, a copy onto itself, a bad URL. A copy that fails
+//! half-way drops the tables it created and only those (PostgreSQL and SQLite); a value without a
+//! plain binary form still loads (COPY's text format); progress shows on a terminal only.
 //!
 //! Needs REHEARSE_TEST_PG_URL and REHEARSE_TEST_MYSQL_URL; databases are named copyt_* and
 //! dropped afterwards.
@@ -152,7 +154,7 @@ fn postgres_to_mysql_keeps_values_in_utc_and_restarts_auto_increment() {
     let dir = Temp::new("copy-pg-my");
     let src = pg_source(&pg);
     let dst = Db::new(&my);
-    // Small pages: keyset on an integer and on a text key, OFFSET pages on a table without a key.
+    // Small pages: page boundaries fall inside the tables of more than 4 rows.
     let out = copy(&["--from", &src.url(), "--to", &dst.url(), "--batch", "4"], &dir);
     assert_verified(&out, &["org", "vol", "code", "nokey"]);
     assert_eq!(
@@ -377,4 +379,103 @@ fn truncate_empties_referencing_tables_first_on_postgres() {
     assert_eq!(refused.code, Some(5), "{}", refused.describe());
     assert_verified(&copy(&["--from", &src, "--to", &db.url(), "--truncate"], &dir), &["org", "vol"]);
     assert_eq!(db.rows("SELECT count(*) FROM vol"), vec![row(&["3"])]);
+}
+
+/// The tables of a PostgreSQL database, by name.
+fn pg_tables(db: &Db) -> Vec<Vec<String>> {
+    db.rows("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+}
+
+#[test]
+fn a_copy_that_fails_half_way_drops_the_tables_it_created_on_postgres() {
+    let Some(pg) = server_for(Engine::Postgres) else { return };
+    let dir = Temp::new("copy-fail-pg");
+    let path = dir.path().join("bad.db");
+    let c = rusqlite::Connection::open(&path).unwrap();
+    // `a` loads; `z` holds a word in an integer column, which PostgreSQL refuses.
+    c.execute_batch(
+        "CREATE TABLE a(id integer PRIMARY KEY, n integer); INSERT INTO a VALUES (1, 1), (2, 2);
+         CREATE TABLE z(id integer PRIMARY KEY, n integer); INSERT INTO z VALUES (1, 5), (2, 'abc');",
+    )
+    .unwrap();
+    let db = Db::new(&pg);
+    db.exec(
+        "CREATE TABLE keep(id integer PRIMARY KEY, note text); INSERT INTO keep VALUES (1, 'mine'), (2, 'also mine');",
+    );
+    let out = copy(&["--from", &format!("sqlite://{}", path.display()), "--to", &db.url()], &dir);
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    assert!(out.stderr.contains("abc"), "the refused value is named: {}", out.describe());
+    assert!(out.stderr.contains("created were dropped (a, z)"), "the error says what was undone: {}", out.describe());
+    assert_eq!(pg_tables(&db), vec![row(&["keep"])], "only the table that was there before is left");
+    assert_eq!(db.rows("SELECT id, note FROM keep ORDER BY id"), vec![row(&["1", "mine"]), row(&["2", "also mine"])]);
+}
+
+#[test]
+fn a_copy_that_fails_half_way_drops_the_tables_it_created_in_sqlite() {
+    let dir = Temp::new("copy-fail-sqlite");
+    let src = sqlite_source(&dir);
+    // The target's own `org` refuses a price the source holds; `vol` would be new.
+    let target = dir.path().join("target.db");
+    let c = rusqlite::Connection::open(&target).unwrap();
+    c.execute_batch(
+        "CREATE TABLE org(id INTEGER PRIMARY KEY, name varchar(40), price numeric(10,2) CHECK (price < 10), \
+           at datetime, ok boolean, data blob, meta text);
+         CREATE TABLE keep(id integer PRIMARY KEY, note text); INSERT INTO keep VALUES (1, 'mine');",
+    )
+    .unwrap();
+    drop(c);
+    let out = copy(&["--from", &src, "--to", &format!("sqlite://{}", target.display())], &dir);
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    assert!(out.stderr.contains("CHECK constraint failed"), "{}", out.describe());
+    assert!(out.stderr.contains("created were dropped (vol)"), "{}", out.describe());
+    assert_eq!(
+        sqlite_query(&target, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").unwrap(),
+        vec![row(&["keep"]), row(&["org"])]
+    );
+    assert_eq!(sqlite_query(&target, "SELECT count(*) FROM org").unwrap(), vec![row(&["0"])], "its load rolled back");
+    assert_eq!(sqlite_query(&target, "SELECT * FROM keep").unwrap(), vec![row(&["1", "mine"])]);
+}
+
+/// COPY's binary format takes only plain text for each type; `inf` is PostgreSQL's to read, so the
+/// table loads again in the text format, and is still verified.
+#[test]
+fn a_value_without_a_plain_binary_form_loads_in_the_text_format() {
+    let Some(pg) = server_for(Engine::Postgres) else { return };
+    let dir = Temp::new("copy-text-fallback");
+    let path = dir.path().join("f.db");
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch(
+        "CREATE TABLE m(id integer PRIMARY KEY, x real); INSERT INTO m VALUES (1, 0.5), (2, 9e999), (3, NULL);",
+    )
+    .unwrap();
+    let db = Db::new(&pg);
+    let out = copy(&["--from", &format!("sqlite://{}", path.display()), "--to", &db.url(), "--batch", "1"], &dir);
+    assert_verified(&out, &["m"]);
+    assert_eq!(db.rows("SELECT x FROM m ORDER BY id"), vec![row(&["0.5"]), row(&["Infinity"]), row(&["NULL"])]);
+}
+
+#[test]
+fn progress_shows_on_a_terminal_and_never_when_stderr_is_redirected() {
+    let dir = Temp::new("copy-progress");
+    let src = sqlite_source(&dir);
+    let quiet = copy(&["--from", &src, "--to", &format!("sqlite://{}", dir.path().join("q.db").display())], &dir);
+    assert_verified(&quiet, &["org", "vol"]);
+    assert_eq!(quiet.stderr, "", "no progress without a terminal");
+
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        panic!("util-linux `script` is needed to give the copy a terminal (apt-get install bsdutils)");
+    }
+    let command = format!(
+        "{} copy --from {src} --to sqlite://{}",
+        env!("CARGO_BIN_EXE_rehearse"),
+        dir.path().join("t.db").display()
+    );
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &command, "/dev/null"]).current_dir(dir.path());
+    let out = common::run_command(cmd, None, std::time::Duration::from_secs(60));
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    // On the terminal: rows of the source's count, the rate, the time left; then the total.
+    assert!(out.stdout.contains("org: 3/3 rows (100%)"), "{}", out.describe());
+    assert!(out.stdout.contains("rows/s") && out.stdout.contains("left"), "{}", out.describe());
+    assert!(out.stdout.contains("vol: 3 rows in "), "{}", out.describe());
 }

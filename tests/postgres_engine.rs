@@ -694,3 +694,47 @@ fn timings_name_the_tables_a_statement_rewrites() {
     let rewrote: Vec<Vec<String>> = t.iter().map(|t| t.rewrote.clone()).collect();
     assert_eq!(rewrote, [vec![], vec!["big".to_string()], vec![], vec!["big".to_string()]], "{t:?}");
 }
+
+/// `rehearse copy` reads tables with `Connection::stream`, through COPY's binary format when every
+/// column's text can be rebuilt from it: the text must be PostgreSQL's own, to the character,
+/// for edge values too (BC dates, infinities, numeric scales and NaN, padded char, 24:00).
+#[test]
+fn a_streamed_query_reads_the_same_text_as_a_plain_query() {
+    let Some(server) = server() else { return };
+    let db = TestDb::new(&server, "stream");
+    let mut c = db.conn();
+    c.execute_batch(
+        "SET TIME ZONE 'UTC';
+         CREATE TABLE v(i2 smallint, i4 integer, i8 bigint, b boolean, t text, vc varchar(20), ch char(5), nm name,
+           j json, jb jsonb, n numeric, n3 numeric(12,3), d date, tm time, ts timestamp, tz timestamptz);
+         INSERT INTO v VALUES
+           (-32768, 2147483647, -9223372036854775808, true, E'tab\\there\\nline \\\\ é✓', 'x', 'ab', 'name',
+            '{\"b\": 1,  \"a\": [1, 2]}', '{\"b\": 1, \"a\": [1, 2]}', 'NaN', 1.5, '2000-01-01', '00:00:00',
+            '2000-01-01 00:00:00', '2024-05-06 07:08:09.5+02'),
+           (0, -1, 0, false, '', '', '', '', '[]', '[]', 0, 0, '0001-01-01', '23:59:59.999999',
+            '1999-12-31 23:59:59.999999', '0044-03-15 12:00:00+00 BC'),
+           (1, 1, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, -0.0005, -12345.678, '0001-12-31 BC', '24:00:00',
+            '0044-03-15 12:00:00 BC', 'infinity'),
+           (2, 2, 2, true, 'x', 'y', 'z', 'w', 'null', 'null', 123456789012345678901234567890.123456789, 1000000,
+            'infinity', '12:00:00.5', '12345-01-01 00:00:00', '-infinity'),
+           (3, 3, 3, true, 'x', 'y', 'z', 'w', '1', '1', 0.00000000000000000001, NULL, '-infinity', NULL,
+            'infinity', '1900-02-28 01:02:03.04+00'),
+           (4, 4, 4, true, 'x', 'y', 'z', 'w', '1', '1', 10000, 0.001, '12345-06-07', NULL, '-infinity', NULL);",
+    )
+    .unwrap();
+    let same = |c: &mut Box<dyn Connection>, sql: &str| {
+        let mut streamed = Vec::new();
+        c.stream(sql, 2, &mut |page| {
+            assert!(page.len() <= 2, "pages of at most the batch");
+            streamed.extend(page);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(streamed, c.query(sql).unwrap(), "{sql}");
+    };
+    same(&mut c, "SELECT * FROM v ORDER BY i2");
+    // A float column, and timestamptz outside UTC, are read in COPY's text format.
+    same(&mut c, "SELECT i2, 0.1::float8, 1e20::float8, 0.1::real FROM v ORDER BY i2");
+    c.execute_batch("SET TIME ZONE 'Europe/Paris'").unwrap();
+    same(&mut c, "SELECT tz, ts FROM v ORDER BY i2");
+}

@@ -6,6 +6,7 @@
 use crate::engine::{Dialect, Row};
 use crate::schema::{Column, Family};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 
 /// The family a column's values are handled as. An SQLite column declared without a type holds
 /// anything; it travels as text.
@@ -93,15 +94,13 @@ pub fn literal(d: Dialect, fam: Family, v: &str) -> anyhow::Result<String> {
 
 /// Append `v` to a PostgreSQL COPY text-format line, for a column of family `fam`.
 pub fn copy_text(fam: Family, v: &str, out: &mut String) -> anyhow::Result<()> {
-    let v = match (fam, truthy(v)) {
-        (Family::Boolean, Some(b)) => {
-            if b {
-                "t"
-            } else {
-                "f"
-            }
-        }
-        (Family::Binary, _) => {
+    let v = match fam {
+        Family::Boolean => match truthy(v) {
+            Some(true) => "t",
+            Some(false) => "f",
+            None => v,
+        },
+        Family::Binary => {
             if !is_hex(v) {
                 anyhow::bail!("a binary value is not hex text ({} characters)", v.len());
             }
@@ -111,15 +110,21 @@ pub fn copy_text(fam: Family, v: &str, out: &mut String) -> anyhow::Result<()> {
         }
         _ => v,
     };
-    for ch in v.chars() {
-        match ch {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
+    // Runs without a character to escape are copied whole.
+    let mut start = 0;
+    for (i, b) in v.bytes().enumerate() {
+        let escaped = match b {
+            b'\\' => "\\\\",
+            b'\t' => "\\t",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            _ => continue,
+        };
+        out.push_str(&v[start..i]);
+        out.push_str(escaped);
+        start = i + 1;
     }
+    out.push_str(&v[start..]);
     Ok(())
 }
 
@@ -166,27 +171,29 @@ fn canonical_temporal(v: &str) -> String {
     s
 }
 
-/// The form a value is hashed in, the same whichever engine it was read from.
-pub fn canonical(fam: Family, v: &str) -> String {
+/// The form a value is hashed in, the same whichever engine it was read from. Text and values
+/// already in canonical form are not copied.
+pub fn canonical(fam: Family, v: &str) -> Cow<'_, str> {
     match fam {
-        Family::Integer | Family::Decimal => canonical_decimal(v),
+        Family::Integer if v.bytes().all(|b| b.is_ascii_digit()) && !v.starts_with('0') => Cow::Borrowed(v),
+        Family::Integer | Family::Decimal => Cow::Owned(canonical_decimal(v)),
         Family::Float => match v.trim().parse::<f64>() {
             // -0 and 0 are one value.
-            Ok(0.0) => "0".into(),
-            Ok(f) => f.to_string(),
-            Err(_) => v.to_string(),
+            Ok(0.0) => Cow::Borrowed("0"),
+            Ok(f) => Cow::Owned(f.to_string()),
+            Err(_) => Cow::Borrowed(v),
         },
         Family::Boolean => match truthy(v) {
-            Some(b) => (if b { "1" } else { "0" }).into(),
-            None => v.to_string(),
+            Some(b) => Cow::Borrowed(if b { "1" } else { "0" }),
+            None => Cow::Borrowed(v),
         },
-        Family::Temporal => canonical_temporal(v),
+        Family::Temporal => Cow::Owned(canonical_temporal(v)),
         Family::Json => match serde_json::from_str::<serde_json::Value>(v) {
-            Ok(j) => j.to_string(),
-            Err(_) => v.to_string(),
+            Ok(j) => Cow::Owned(j.to_string()),
+            Err(_) => Cow::Borrowed(v),
         },
-        Family::Binary => v.to_ascii_lowercase(),
-        _ => v.to_string(),
+        Family::Binary => Cow::Owned(v.to_ascii_lowercase()),
+        _ => Cow::Borrowed(v),
     }
 }
 

@@ -165,8 +165,9 @@ pub struct Cloned {
     pub backup: std::path::PathBuf,
 }
 
-/// An open connection.
-pub trait Connection {
+/// An open connection. `Send`, so a copy can read its source on one thread while it writes the
+/// target on another.
+pub trait Connection: Send {
     fn introspect(&mut self) -> anyhow::Result<Schema>;
     fn query(&mut self, sql: &str) -> anyhow::Result<Vec<Row>>;
     /// Run a multi-statement DDL text as it is (the new code's schema into a scratch database).
@@ -195,9 +196,18 @@ pub trait Connection {
     fn char_length(&self, expr: &str) -> String;
     /// `expr` as text (for value maps and samples).
     fn as_text(&self, expr: &str) -> String;
-    /// Bulk load (`rehearse copy`): run `COPY ... FROM STDIN` with `data` in the COPY text format,
-    /// returning the rows loaded. Only PostgreSQL has it; the others are loaded with INSERT.
-    fn copy_in(&mut self, copy_sql: &str, data: Vec<u8>) -> anyhow::Result<u64> {
+    /// Every row of one SELECT, handed to `f` in pages of at most `batch` rows as they arrive
+    /// (`rehearse copy`): one statement streamed from the server, never the whole result in memory.
+    fn stream(
+        &mut self,
+        select: &str,
+        batch: usize,
+        f: &mut dyn FnMut(Vec<Row>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()>;
+    /// Bulk load (`rehearse copy`): run `COPY ... FROM STDIN` with the data in the chunks `data`
+    /// yields (in the format the statement names), returning the rows loaded. Only PostgreSQL has
+    /// it; the others are loaded with INSERT.
+    fn copy_in(&mut self, copy_sql: &str, data: &mut dyn Iterator<Item = Vec<u8>>) -> anyhow::Result<u64> {
         let _ = data;
         anyhow::bail!("this engine has no COPY FROM STDIN ({copy_sql}): load it with INSERT")
     }

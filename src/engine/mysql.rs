@@ -1312,6 +1312,30 @@ impl Connection for MysqlConn {
         self.rows(sql)
     }
 
+    fn stream(
+        &mut self,
+        select: &str,
+        batch: usize,
+        f: &mut dyn FnMut(Vec<Row>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let conn = self.conn.as_mut().expect("the connection is open until drop");
+        let failed = |e: mysql_async::Error| anyhow!("{} in: {select}", server_message(&e));
+        self.rt.block_on(async {
+            let mut result = conn.query_iter(select).await.map_err(failed)?;
+            let mut page = Vec::with_capacity(batch);
+            while let Some(row) = result.next().await.map_err(failed)? {
+                page.push(row_text(row));
+                if page.len() >= batch {
+                    f(std::mem::replace(&mut page, Vec::with_capacity(batch)))?;
+                }
+            }
+            if !page.is_empty() {
+                f(page)?;
+            }
+            Ok(())
+        })
+    }
+
     fn execute_batch(&mut self, sql: &str) -> anyhow::Result<()> {
         for st in crate::sqltext::split(sql, Dialect::Mysql) {
             if switches_database(&st.sql) {

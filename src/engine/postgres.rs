@@ -7,6 +7,7 @@
 //! ever read (and dumped). A database rehearse did not mark as its own is never dropped, and
 //! neither is one named like live. Passwords reach pg_dump/pg_restore only through PGPASSWORD.
 
+mod binary;
 mod catalog;
 mod conninfo;
 
@@ -488,6 +489,22 @@ impl PgConn {
         Ok(msgs.iter().filter_map(row_of).collect())
     }
 
+    /// How to read each column of `select` from COPY's binary format, or None when one of them
+    /// has no exact reading (binary.rs) or the session does not print dates in ISO style.
+    fn binary_decoders(&self, select: &str) -> anyhow::Result<Option<Vec<binary::Decoder>>> {
+        let style = self.rows("SELECT current_setting('DateStyle'), current_setting('TimeZone')")?;
+        let setting = |i: usize| style.first().and_then(|r| r.get(i).cloned().flatten()).unwrap_or_default();
+        if !setting(0).starts_with("ISO") {
+            return Ok(None);
+        }
+        let utc = matches!(setting(1).as_str(), "UTC" | "Etc/UTC");
+        let statement = self
+            .rt
+            .block_on(self.client().prepare(select))
+            .map_err(|e| anyhow::anyhow!("{}", db_message(&e, Some(select))))?;
+        Ok(statement.columns().iter().map(|c| binary::Decoder::for_type(c.type_(), utc)).collect())
+    }
+
     fn scalar(&self, sql: &str) -> anyhow::Result<Option<String>> {
         Ok(self.rows(sql)?.into_iter().next().and_then(|r| r.into_iter().next()).flatten())
     }
@@ -792,18 +809,164 @@ impl Connection for PgConn {
         format!("({expr})::text")
     }
 
-    fn copy_in(&mut self, copy_sql: &str, data: Vec<u8>) -> anyhow::Result<u64> {
+    fn stream(
+        &mut self,
+        select: &str,
+        batch: usize,
+        f: &mut dyn FnMut(Vec<Row>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        use futures_util::StreamExt;
+        // COPY TO streams rows as the server produces them; a plain query would hold them all.
+        // The binary format when every column's text can be rebuilt from it exactly.
+        let decoders = self.binary_decoders(select)?;
+        let sql = match decoders {
+            Some(_) => format!("COPY ({select}) TO STDOUT (FORMAT binary)"),
+            None => format!("COPY ({select}) TO STDOUT"),
+        };
+        let failed = |e: tokio_postgres::Error| anyhow::anyhow!("{}", db_message(&e, Some(&sql)));
+        let client = self.client();
+        self.rt.block_on(async {
+            let out = client.copy_out(&sql).await.map_err(failed)?;
+            futures_util::pin_mut!(out);
+            let mut page = Vec::with_capacity(batch);
+            let mut binary = decoders.map(binary::Reader::new);
+            // Text: a message holds one line in practice; `rest` keeps a line split across
+            // messages.
+            let mut rest: Vec<u8> = Vec::new();
+            while let Some(data) = out.next().await {
+                let data = data.map_err(failed)?;
+                if let Some(reader) = &mut binary {
+                    reader.feed(&data, &mut page)?;
+                } else if rest.is_empty() {
+                    let used = copy_text_rows(&data, &mut page);
+                    rest.extend_from_slice(&data[used..]);
+                } else {
+                    rest.extend_from_slice(&data);
+                    let used = copy_text_rows(&rest, &mut page);
+                    rest.drain(..used);
+                }
+                if page.len() >= batch {
+                    f(std::mem::replace(&mut page, Vec::with_capacity(batch)))?;
+                }
+            }
+            if binary.as_ref().is_some_and(|r| !r.finished()) {
+                anyhow::bail!("COPY binary output of {select} ended before its trailer");
+            }
+            if !rest.is_empty() {
+                rest.push(b'\n');
+                copy_text_rows(&rest, &mut page);
+            }
+            if !page.is_empty() {
+                f(page)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn copy_in(&mut self, copy_sql: &str, data: &mut dyn Iterator<Item = Vec<u8>>) -> anyhow::Result<u64> {
         use futures_util::SinkExt;
         let client = self.client();
         self.rt
             .block_on(async {
                 let sink = client.copy_in(copy_sql).await?;
                 futures_util::pin_mut!(sink);
-                sink.send(bytes::Bytes::from(data)).await?;
+                for chunk in data {
+                    sink.send(bytes::Bytes::from(chunk)).await?;
+                }
                 sink.finish().await
             })
             .map_err(|e| anyhow::anyhow!("{}", db_message(&e, Some(copy_sql))))
     }
+}
+
+/// The whole lines of COPY's text format at the start of `buf`, appended to `rows`; returns the
+/// bytes they took. Fields are split on tab, `\N` is NULL, and the backslash escapes COPY writes
+/// (`\\`, `\t`, `\n`, `\r`, `\b`, `\f`, `\v`, octal, `\xHH`) are undone. One pass over the
+/// bytes: a raw newline only ever ends a line, since COPY escapes the ones in values.
+fn copy_text_rows(buf: &[u8], rows: &mut Vec<Row>) -> usize {
+    let mut row: Row = Vec::new();
+    let (mut start, mut line_start, mut escaped) = (0, 0, false);
+    for i in memchr::memchr3_iter(b'\t', b'\n', b'\\', buf) {
+        let b = buf[i];
+        match b {
+            b'\t' | b'\n' => {
+                row.push(copy_text_field(&buf[start..i], escaped));
+                start = i + 1;
+                escaped = false;
+                if b == b'\n' {
+                    rows.push(std::mem::take(&mut row));
+                    line_start = i + 1;
+                }
+            }
+            b'\\' => escaped = true,
+            _ => {}
+        }
+    }
+    line_start
+}
+
+fn utf8(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+fn copy_text_field(field: &[u8], escaped: bool) -> Option<String> {
+    if !escaped {
+        return Some(utf8(field));
+    }
+    if field == b"\\N" {
+        return None;
+    }
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        let b = field[i];
+        i += 1;
+        if b != b'\\' || i == field.len() {
+            out.push(b);
+            continue;
+        }
+        let c = field[i];
+        i += 1;
+        match c {
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'v' => out.push(11),
+            b'0'..=b'7' => {
+                let mut v = u32::from(c - b'0');
+                for _ in 0..2 {
+                    match field.get(i) {
+                        Some(&d @ b'0'..=b'7') => {
+                            v = v * 8 + u32::from(d - b'0');
+                            i += 1;
+                        }
+                        _ => break,
+                    }
+                }
+                out.push(v as u8);
+            }
+            b'x' if field.get(i).is_some_and(u8::is_ascii_hexdigit) => {
+                let mut v = 0u8;
+                for _ in 0..2 {
+                    match field.get(i).and_then(|d| (*d as char).to_digit(16)) {
+                        Some(d) => {
+                            v = v * 16 + d as u8;
+                            i += 1;
+                        }
+                        None => break,
+                    }
+                }
+                out.push(v);
+            }
+            other => out.push(other),
+        }
+    }
+    Some(utf8(&out))
 }
 
 impl PgConn {
@@ -1145,6 +1308,21 @@ fn restore(tools: &Tools, copy: &Params, dump: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_text_rows_unescape_what_copy_to_writes() {
+        let buf = b"1\t\\N\tA\\tb\\nc\\\\d\\re\t\t\\101\\x42\\v\n2\t\t\t\t\n3\tpart";
+        let mut rows = Vec::new();
+        let used = copy_text_rows(buf, &mut rows);
+        assert_eq!(&buf[used..], b"3\tpart", "an unfinished line is left for the next message");
+        assert_eq!(
+            rows,
+            vec![
+                vec![Some("1".into()), None, Some("A\tb\nc\\d\re".into()), Some("".into()), Some("AB\u{b}".into())],
+                vec![Some("2".into()), Some("".into()), Some("".into()), Some("".into()), Some("".into())],
+            ]
+        );
+    }
 
     #[test]
     fn versions_compare_as_numbers() {

@@ -338,7 +338,10 @@ fn text_of(v: ValueRef<'_>) -> Option<String> {
         ValueRef::Null => None,
         ValueRef::Integer(i) => Some(i.to_string()),
         ValueRef::Real(f) => Some(f.to_string()),
-        ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Text(t) => Some(match std::str::from_utf8(t) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(t).into_owned(),
+        }),
         ValueRef::Blob(b) => Some(format!("x'{}'", b.iter().map(|x| format!("{x:02x}")).collect::<String>())),
     }
 }
@@ -494,6 +497,28 @@ impl Connection for SqliteConn {
 
     fn execute_batch(&mut self, sql: &str) -> anyhow::Result<()> {
         self.conn.execute_batch(sql)?;
+        Ok(())
+    }
+
+    fn stream(
+        &mut self,
+        select: &str,
+        batch: usize,
+        f: &mut dyn FnMut(Vec<Row>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut stmt = self.conn.prepare(select)?;
+        let n = stmt.column_count();
+        let mut rows = stmt.query([])?;
+        let mut page = Vec::with_capacity(batch);
+        while let Some(r) = rows.next()? {
+            page.push((0..n).map(|i| r.get_ref(i).map(text_of).unwrap_or(None)).collect());
+            if page.len() >= batch {
+                f(std::mem::replace(&mut page, Vec::with_capacity(batch)))?;
+            }
+        }
+        if !page.is_empty() {
+            f(page)?;
+        }
         Ok(())
     }
 
