@@ -173,7 +173,7 @@ fn same_place(a: &Endpoint, b: &Endpoint, from: &str, to: &str) -> bool {
                 _ => false,
             }
         }
-        (Endpoint::Db(x), Endpoint::Db(y)) => x.describe() == y.describe(),
+        (Endpoint::Db(x), Endpoint::Db(y)) => x.describe() == y.describe() || engine::same_database(from, to),
         _ => false,
     }
 }

@@ -18,7 +18,7 @@ fn say(msg: &str) {
 /// `test.url`'s database: the stand-in beside which the test copy and the scratch database go.
 pub fn stand_in(test_url: &str, live: &dyn Engine) -> anyhow::Result<Box<dyn Engine>> {
     let e = engine::from_url(test_url, Access::ReadOnly).map_err(|e| UsageError(format!("test.url: {e:#}")))?;
-    if e.describe() == live.describe() {
+    if e.describe() == live.describe() || engine::same_database(test_url, &live.url()) {
         return Err(UsageError(format!(
             "test.url names live itself ({}): name a database of the engine or server to switch to",
             live.describe()

@@ -347,6 +347,13 @@ fn a_copy_onto_itself_is_refused_and_bad_urls_are_usage_errors() {
         let db = Db::new(&pg);
         let out = copy(&["--from", &db.url(), "--to", &db.url()], &dir);
         assert_eq!(out.code, Some(5), "{}", out.describe());
+        // The same server spelled another way (localhost for 127.0.0.1) is still the same database.
+        if db.url().contains("@127.0.0.1") {
+            let other = db.url().replacen("@127.0.0.1", "@localhost", 1);
+            let out = copy(&["--from", &db.url(), "--to", &other], &dir);
+            assert_eq!(out.code, Some(5), "{}", out.describe());
+            assert!(out.stderr.contains("same database"), "{}", out.describe());
+        }
     }
 }
 

@@ -243,6 +243,53 @@ pub fn from_url(url: &str, access: Access) -> anyhow::Result<Box<dyn Engine>> {
     }
 }
 
+/// Whether two server URLs name the same database: same engine, port and database name, on
+/// hosts that are the same name or resolve to a shared address (`localhost` and `127.0.0.1`; no
+/// host is the local socket, so localhost too). SQLite files are compared by the caller.
+pub fn same_database(a: &str, b: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    fn parts(u: &str) -> Option<(&'static str, String, u16, String)> {
+        let url = url::Url::parse(u).ok()?;
+        let (family, default_port) = match url.scheme() {
+            "postgres" | "postgresql" => ("postgres", 5432),
+            "mysql" | "mariadb" => ("mysql", 3306),
+            _ => return None,
+        };
+        let host = url.host_str().filter(|h| !h.is_empty()).unwrap_or("localhost").trim_matches(['[', ']']).to_string();
+        let db =
+            percent_encoding::percent_decode_str(url.path().trim_start_matches('/')).decode_utf8_lossy().into_owned();
+        Some((family, host, url.port().unwrap_or(default_port), db))
+    }
+    let (Some(x), Some(y)) = (parts(a), parts(b)) else { return false };
+    if (x.0, x.2, &x.3) != (y.0, y.2, &y.3) {
+        return false;
+    }
+    if x.1.eq_ignore_ascii_case(&y.1) {
+        return true;
+    }
+    let addrs = |h: &str, port: u16| -> Vec<std::net::IpAddr> {
+        (h, port).to_socket_addrs().map(|it| it.map(|s| s.ip()).collect()).unwrap_or_default()
+    };
+    let (ax, ay) = (addrs(&x.1, x.2), addrs(&y.1, y.2));
+    ax.iter().any(|ip| ay.contains(ip))
+}
+
 pub fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod same_database_tests {
+    use super::same_database;
+
+    #[test]
+    fn localhost_and_loopback_are_one_server_but_other_databases_or_ports_are_not() {
+        assert!(same_database("postgres://u@localhost/eden", "postgresql://v@127.0.0.1:5432/eden"));
+        assert!(same_database("postgres:///eden", "postgres://u@127.0.0.1/eden"), "no host is the local socket");
+        assert!(same_database("mysql://root@127.0.0.1:3306/eden", "mariadb://root@localhost/eden"));
+        assert!(!same_database("postgres://u@localhost/eden", "postgres://u@localhost/edennew"));
+        assert!(!same_database("postgres://u@localhost:5433/eden", "postgres://u@localhost/eden"));
+        assert!(!same_database("postgres://u@localhost:3306/eden", "mysql://u@localhost:3306/eden"));
+        assert!(!same_database("sqlite:///a.db", "sqlite:///a.db"), "files are compared by path elsewhere");
+    }
 }
