@@ -85,9 +85,9 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
 
     // The test copy: live is only read here.
     say(&format!("cloning {} into its test copy", live.describe()));
-    let cloned = match &stand_in {
+    let (cloned, switch_notes) = match &stand_in {
         Some(s) => crate::switch::clone(&cfg.live_url, s.as_ref(), &cfg.workdir)?,
-        None => live.clone_to_test_copy(&cfg.workdir)?,
+        None => (live.clone_to_test_copy(&cfg.workdir)?, vec![]),
     };
     let copy = &cloned.test_copy;
     let mut conn = copy.connect()?;
@@ -221,6 +221,7 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
         target_fingerprint: target.fingerprint(),
         rehearsal,
         next_steps,
+        switch_notes,
     };
     crate::report::save(&cfg.workdir, &serde_json::to_value(&report)?)?;
     Ok(Outcome { report, exit_code })

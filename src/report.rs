@@ -117,6 +117,10 @@ pub struct Report {
     pub target_fingerprint: String,
     pub rehearsal: Rehearsal,
     pub next_steps: Vec<String>,
+    /// An engine switch (test.url): what the copy of live onto the other engine changed (types
+    /// mapped, precision lost), one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub switch_notes: Vec<String>,
 }
 
 pub const FORMATS: &[&str] = &["text", "md", "json", "html"];

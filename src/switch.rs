@@ -30,28 +30,30 @@ pub fn stand_in(test_url: &str, live: &dyn Engine) -> anyhow::Result<Box<dyn Eng
 
 /// Extract live into `<workdir>/live-extract`, then make the empty test copy beside `stand_in`
 /// and fill it from the extract; every table verified by count and checksum at both steps.
-pub fn clone(live_url: &str, stand_in: &dyn Engine, workdir: &Path) -> anyhow::Result<Cloned> {
+pub fn clone(live_url: &str, stand_in: &dyn Engine, workdir: &Path) -> anyhow::Result<(Cloned, Vec<String>)> {
     let extract = workdir.join(EXTRACT);
     if extract.exists() {
         std::fs::remove_dir_all(&extract).map_err(|e| anyhow::anyhow!("cannot empty {}: {e}", extract.display()))?;
     }
     crate::fsutil::private_dir(&extract)?;
     say(&format!("extracting live into {}", extract.display()));
-    load(live_url, &format!("dir:{}", extract.display()), "the extract of live")?;
-    let test_copy = fill(stand_in, &extract, workdir)?;
-    Ok(Cloned { test_copy, backup: extract })
+    let mut notes = load(live_url, &format!("dir:{}", extract.display()), "the extract of live")?;
+    let (test_copy, more) = fill(stand_in, &extract, workdir)?;
+    notes.extend(more);
+    Ok((Cloned { test_copy, backup: extract }, notes))
 }
 
 /// A new empty test copy beside `stand_in`, filled from the extract (also the restore after a
 /// failed script on an engine without transactional DDL).
-pub fn fill(stand_in: &dyn Engine, extract: &Path, workdir: &Path) -> anyhow::Result<Box<dyn Engine>> {
+pub fn fill(stand_in: &dyn Engine, extract: &Path, workdir: &Path) -> anyhow::Result<(Box<dyn Engine>, Vec<String>)> {
     let test_copy = stand_in.empty_test_copy(workdir)?;
     say(&format!("filling the test copy {} from the extract", test_copy.describe()));
-    load(&format!("dir:{}", extract.display()), &test_copy.url(), "the test copy")?;
-    Ok(test_copy)
+    let notes = load(&format!("dir:{}", extract.display()), &test_copy.url(), "the test copy")?;
+    Ok((test_copy, notes))
 }
 
-fn load(from: &str, to: &str, what: &str) -> anyhow::Result<()> {
+/// Copy and verify; the copy's notes (types mapped, losses) are returned and shown.
+fn load(from: &str, to: &str, what: &str) -> anyhow::Result<Vec<String>> {
     let outcome = copy::copy(&copy::Options {
         from: from.to_string(),
         to: to.to_string(),
@@ -68,5 +70,5 @@ fn load(from: &str, to: &str, what: &str) -> anyhow::Result<()> {
     if !bad.is_empty() {
         anyhow::bail!("{what} did not verify (table {}): nothing was rehearsed", bad.join(", "));
     }
-    Ok(())
+    Ok(outcome.notes)
 }

@@ -114,7 +114,11 @@ fn postgresql_live_is_rehearsed_on_mariadb_and_a_failing_script_refills_the_copy
     let before = live.fingerprint().unwrap();
     let o = run(&config, &[], tmp.path());
     assert_eq!(o.code, Some(0), "{}", o.describe());
-    assert_eq!(o.json().unwrap()["engine"], "mysql");
+    let report = o.json().unwrap();
+    assert_eq!(report["engine"], "mysql");
+    // What the copy onto MariaDB changed is in the report, for the sysadmin's review.
+    let notes = report["switch_notes"].as_array().cloned().unwrap_or_default();
+    assert!(notes.iter().any(|n| n.as_str().unwrap_or("").contains("entry.at")), "{notes:?}");
     let copy = stand_in.test_copy_name();
     assert_eq!(
         query(&my, &copy, "SELECT count(*), sum(n), min(at), max(source) FROM entry"),
