@@ -1168,10 +1168,20 @@ fn section_todo(inp: &Inputs, f: &Finding, table_now: &str, cols: &BTreeMap<Stri
             let fk = ch.foreign_key.clone().unwrap_or_default();
             let parent = inp.diff.kept.get(&fk.ref_table);
             let parent_now = parent.map(|m| m.target.clone()).unwrap_or(fk.ref_table.clone());
+            // Sections run in the target's foreign-key order: a parent's own section (and the
+            // column renames in it) ran before this one, so its columns have their new names
+            // here; only a table referencing itself (or a cycle) still has the old ones.
+            let order: Vec<String> = inp.target.fk_order().iter().map(|t| t.name.clone()).collect();
+            let position = |name: &str| order.iter().position(|n| n == name);
+            let parent_ran = fk.ref_table != ch.table
+                && matches!((position(&fk.ref_table), position(&ch.table)), (Some(p), Some(c)) if p < c);
             let pcols: Vec<String> = fk
                 .ref_columns
                 .iter()
-                .map(|c| parent.and_then(|m| m.columns.get(c).cloned()).unwrap_or(c.clone()))
+                .map(|c| match parent_ran {
+                    true => c.clone(),
+                    false => parent.and_then(|m| m.columns.get(c).cloned()).unwrap_or(c.clone()),
+                })
                 .collect();
             let ccols: Vec<String> = fk.columns.iter().map(|c| old(c)).collect();
             let qt = q(table_now);

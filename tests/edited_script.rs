@@ -81,6 +81,29 @@ fn fk_orphans_cleared_by_the_drafted_update_pass_and_the_test_copy_shows_it() {
     assert_eq!(fx.live.fingerprint().unwrap().changed_from(&live_before), None, "live changed");
 }
 
+/// The orphan draft of a new foreign key runs after the parent's own section (foreign-key order),
+/// which renamed the referenced column: the draft must name it by its new name.
+#[test]
+fn the_orphan_draft_names_a_parent_column_renamed_earlier_in_the_script() {
+    let fx = Fixture::sqlite(
+        "CREATE TABLE parent(id INTEGER PRIMARY KEY, code text UNIQUE);
+         INSERT INTO parent VALUES (1, 'a'), (2, 'b');
+         CREATE TABLE child(id INTEGER PRIMARY KEY, pcode text);
+         INSERT INTO child VALUES (1, 'a'), (2, 'zz'), (3, NULL);",
+        "CREATE TABLE parent(id INTEGER PRIMARY KEY, ref_code text UNIQUE, extra text);
+         CREATE TABLE child(id INTEGER PRIMARY KEY, pcode text REFERENCES parent(ref_code));",
+        Some("renames:\n  columns: { \"parent.code\": ref_code }\n"),
+    );
+    let script = first_run_needs_a_human(&fx);
+    let edited = fx.dir().join("edited.sql");
+    std::fs::write(&edited, resolve(&script, "UPDATE ")).unwrap();
+    let (out, r) = run_edited(&fx, &edited);
+    assert_eq!(out.code, Some(0), "the drafted UPDATE must run as drafted\n{}", out.describe());
+    assert_eq!(r.pointer("/rehearsal/verified"), Some(&Json::Bool(true)), "{r:#}");
+    let q = |sql: &str| common::db::sqlite_query(&fx.test_copy(), sql).unwrap();
+    assert_eq!(q("SELECT id FROM child WHERE pcode IS NULL ORDER BY id"), [["2"], ["3"]]);
+}
+
 #[test]
 fn duplicates_removed_by_the_drafted_delete_pass_once_the_sysadmin_accepts_the_loss() {
     let fx = Fixture::story("unique-with-duplicates");
