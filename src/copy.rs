@@ -45,6 +45,14 @@ pub struct Options {
     pub json_columns: JsonColumns,
 }
 
+impl Options {
+    /// Every table of `from` into `to` as it is (no jsonb, nothing emptied), with progress: the
+    /// copies other commands make (`rehearse backup`, an engine switch's clone).
+    pub fn whole(from: String, to: String, batch: usize) -> Options {
+        Options { from, to, tables: vec![], truncate: false, batch, progress: true, json_columns: JsonColumns::None }
+    }
+}
+
 /// `--json-columns`: which text columns become jsonb on a PostgreSQL target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JsonColumns {

@@ -3,7 +3,7 @@
 //! JSON-lines extract of live in the workdir that doubles as the backup the test copy is refilled
 //! from when a script fails on an engine that cannot roll DDL back. Live is only read.
 
-use crate::copy::{self, JsonColumns};
+use crate::copy;
 use crate::engine::{self, Access, Cloned, Engine};
 use crate::exit::UsageError;
 use std::path::Path;
@@ -54,15 +54,7 @@ pub fn fill(stand_in: &dyn Engine, extract: &Path, workdir: &Path) -> anyhow::Re
 
 /// Copy and verify; the copy's notes (types mapped, losses) are returned and shown.
 fn load(from: &str, to: &str, what: &str) -> anyhow::Result<Vec<String>> {
-    let outcome = copy::copy(&copy::Options {
-        from: from.to_string(),
-        to: to.to_string(),
-        tables: vec![],
-        truncate: false,
-        batch: 1000,
-        progress: true,
-        json_columns: JsonColumns::None,
-    })?;
+    let outcome = copy::copy(&copy::Options::whole(from.to_string(), to.to_string(), 1000))?;
     for n in &outcome.notes {
         say(&format!("note: {n}"));
     }

@@ -4,7 +4,7 @@
 //! appears under that name only once every table verified, never over an existing file.
 
 use super::live::ConfigArgs;
-use crate::copy::{self, JsonColumns, Options};
+use crate::copy::{self, Options};
 use crate::exit::{self, Refused, UsageError};
 use std::path::{Path, PathBuf};
 
@@ -54,16 +54,8 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
     let partial = Partial(dir.join(format!(".{name}.partial-{}", std::process::id())));
     // The backup holds live's data: readable by its owner only, from the first byte.
     crate::fsutil::write_private(&partial.0, b"")?;
-    let opts = Options {
-        from: cfg.live_url.clone(),
-        to: format!("sqlite://{}", partial.0.display()),
-        tables: vec![],
-        truncate: false,
-        batch: a.batch,
-        progress: true,
-        json_columns: JsonColumns::None,
-    };
-    let outcome = copy::copy(&opts)?;
+    let outcome =
+        copy::copy(&Options::whole(cfg.live_url.clone(), format!("sqlite://{}", partial.0.display()), a.batch))?;
     outcome.render(&mut std::io::stdout().lock())?;
     if !outcome.verified() {
         eprintln!("rehearse: the backup did not verify; no file was written at {}", file.display());

@@ -641,15 +641,21 @@ impl Mysql {
     /// Before the test copy is (re)made beside this database: its name, and a refusal of a
     /// database of that name rehearse did not make (before any slow step). `key` is the config
     /// key naming this database, for the message when it does not exist.
+    /// This database's character set and collation, which the databases made beside it take;
+    /// an error naming the config `key` when it does not exist.
+    fn own_defaults(&self, admin: &mut MysqlConn, key: &str) -> anyhow::Result<(String, String)> {
+        admin.database_defaults(&self.database)?.ok_or_else(|| {
+            anyhow!("MySQL database {} does not exist on {}: check {key}", self.database, self.params.place())
+        })
+    }
+
     fn test_copy_plan(&self, key: &str) -> anyhow::Result<TestCopyPlan> {
         if self.role != Role::Live {
             bail!("{} is not a live database: rehearse makes a test copy next to live only", self.describe());
         }
         let copy = self.derived_name(TEST_COPY_SUFFIX)?;
         let mut admin = self.admin()?;
-        let defaults = admin.database_defaults(&self.database)?.ok_or_else(|| {
-            anyhow!("MySQL database {} does not exist on {}: check {key}", self.database, self.params.place())
-        })?;
+        let defaults = self.own_defaults(&mut admin, key)?;
         let role = Role::TestCopy { live: self.database.clone() };
         {
             let mut marker = Marker { conn: &mut admin, live: self.database.clone() };
@@ -705,9 +711,7 @@ impl Engine for Mysql {
         }
         let name = self.derived_name(SCRATCH_SUFFIX)?;
         let mut admin = self.admin()?;
-        let defaults = admin.database_defaults(&self.database)?.ok_or_else(|| {
-            anyhow!("MySQL database {} does not exist on {}: check live.url", self.database, self.params.place())
-        })?;
+        let defaults = self.own_defaults(&mut admin, "live.url")?;
         let role = Role::Scratch { live: self.live_name().to_string() };
         self.recreate(&mut admin, &name, &role, &defaults)?;
         Ok(Box::new(self.sibling(name, role)))
