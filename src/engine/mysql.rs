@@ -711,7 +711,8 @@ impl Engine for Mysql {
         }
         let name = self.derived_name(SCRATCH_SUFFIX)?;
         let mut admin = self.admin()?;
-        let defaults = self.own_defaults(&mut admin, "live.url")?;
+        // The scratch database is made beside live, or beside test.url's database in an engine switch.
+        let defaults = self.own_defaults(&mut admin, "live.url (test.url in an engine switch)")?;
         let role = Role::Scratch { live: self.live_name().to_string() };
         self.recreate(&mut admin, &name, &role, &defaults)?;
         Ok(Box::new(self.sibling(name, role)))
