@@ -36,16 +36,7 @@ impl Story {
         make_app_repo(&repo, target_sql, hints).expect("make the app repository");
         let config = tmp.path().join("upgrade.yaml");
         let workdir = tmp.path().join("work");
-        let mut cfg = serde_json::json!({
-            "live": { "url": live.url },
-            "app": { "repo": repo, "revision": "v2", "checkout_dir": tmp.path().join("checkout") },
-            "schema": { "sql": "db/schema.sql" },
-            "workdir": workdir,
-        });
-        if hints.is_some() {
-            cfg["hints"] = "db/upgrade-hints.yaml".into();
-        }
-        write_yaml(&config, &cfg);
+        write_yaml(&config, &common::app_config(&live.url, tmp.path(), hints.is_some()));
         Story { tmp, live, config, workdir }
     }
 

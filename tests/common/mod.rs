@@ -237,6 +237,22 @@ pub fn make_app_repo(dir: &Path, schema_sql: &str, hints_yaml: Option<&str>) -> 
     Ok(())
 }
 
+/// The usual test config for a fixture folder `dir`: live, the app at `dir/app` revision v2 checked
+/// out into `dir/checkout`, its db/schema.sql, its db/upgrade-hints.yaml when it has one, and the
+/// workdir `dir/work`.
+pub fn app_config(live_url: &str, dir: &Path, has_hints: bool) -> Json {
+    let mut v = serde_json::json!({
+        "live": { "url": live_url },
+        "app": { "repo": dir.join("app"), "revision": "v2", "checkout_dir": dir.join("checkout") },
+        "schema": { "sql": "db/schema.sql" },
+        "workdir": dir.join("work"),
+    });
+    if has_hints {
+        v["hints"] = "db/upgrade-hints.yaml".into();
+    }
+    v
+}
+
 /// Write a config (or any) value as YAML.
 pub fn write_yaml(path: &Path, value: &Json) {
     let text = serde_yaml::to_string(value).expect("a JSON value serializes as YAML");
@@ -301,16 +317,7 @@ impl Fixture {
 
     /// The default config: live, app at v2, schema.sql, hints when the repo has them, workdir.
     pub fn config_value(&self) -> Json {
-        let mut v = serde_json::json!({
-            "live": { "url": self.live.url },
-            "app": { "repo": self.repo, "revision": "v2", "checkout_dir": self.dir().join("checkout") },
-            "schema": { "sql": "db/schema.sql" },
-            "workdir": self.workdir,
-        });
-        if self.has_hints {
-            v["hints"] = "db/upgrade-hints.yaml".into();
-        }
-        v
+        app_config(&self.live.url, self.dir(), self.has_hints)
     }
 
     pub fn write_config(&self, v: &Json) {

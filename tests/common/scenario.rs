@@ -396,15 +396,7 @@ pub fn run_case(engine: Engine, server: Option<&Server>, case: &Case) -> Vec<Str
         return vec![format!("harness: {e}")];
     }
     let workdir = tmp.path().join("work");
-    let mut cfg = serde_json::json!({
-        "live": { "url": live.url },
-        "app": { "repo": repo, "revision": "v2", "checkout_dir": tmp.path().join("checkout") },
-        "schema": { "sql": "db/schema.sql" },
-        "workdir": workdir,
-    });
-    if hints_yaml.is_some() {
-        cfg["hints"] = "db/upgrade-hints.yaml".into();
-    }
+    let cfg = super::app_config(&live.url, tmp.path(), hints_yaml.is_some());
     let cfg_path = tmp.path().join("upgrade.yaml");
     write_yaml(&cfg_path, &cfg);
 
