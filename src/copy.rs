@@ -239,8 +239,8 @@ fn read(
 fn count_rows(side: &mut Side, table: &str) -> anyhow::Result<Option<u64>> {
     match side {
         Side::Db { conn, d } => {
-            let rows = conn.query(&format!("SELECT count(*) FROM {}", d.quote(table)))?;
-            Ok(rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()?.parse().ok()))
+            let counts = crate::verify::count_rows(conn.as_mut(), *d, &[table.to_string()])?;
+            Ok(counts.into_values().next().and_then(|n| u64::try_from(n).ok()))
         }
         Side::Dir(_) => Ok(None),
     }
