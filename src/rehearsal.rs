@@ -83,12 +83,14 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
         .into());
     }
 
-    // The test copy: live is only read here.
+    // The test copy: live is only read here, and never while a --live is changing it.
+    let no_promotion = live.hold_off_promotions()?;
     say(&format!("cloning {} into its test copy", live.describe()));
     let (cloned, switch_notes) = match &stand_in {
         Some(s) => crate::switch::clone(&cfg.live_url, s.as_ref(), &cfg.workdir)?,
         None => (live.clone_to_test_copy(&cfg.workdir)?, vec![]),
     };
+    drop(no_promotion);
     let copy = &cloned.test_copy;
     let mut conn = copy.connect()?;
     let current = conn.introspect()?;

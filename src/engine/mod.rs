@@ -135,6 +135,13 @@ pub trait Engine {
         ))
         .into())
     }
+    /// Wait (bounded) while a promotion of this live database runs, from any workdir, then keep
+    /// promotions off for as long as the returned value lives, so a rehearsal never reads a live
+    /// that `--live` is half-way through changing. Refuses (exit 5) when a promotion goes on past
+    /// the wait. Only reads. Default: nothing to wait for.
+    fn hold_off_promotions(&self) -> anyhow::Result<Box<dyn std::any::Any>> {
+        Ok(Box::new(()))
+    }
     fn restore_test_copy(&self, backup: &Path) -> anyhow::Result<()> {
         let _ = backup;
         anyhow::bail!("{} rolls a failed script back in its transaction; there is nothing to restore", self.describe())
