@@ -180,10 +180,11 @@ fn confirm(live: &dyn Engine, what: &str, yes: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A lock file in the workdir, held for the whole promotion: a second `--live` waits a bounded
-/// time, then refuses. (The engine's own lock covers other workdirs.)
-fn workdir_lock(workdir: &Path, wait: Duration) -> anyhow::Result<std::fs::File> {
-    lock_file(&workdir.join("live.lock"), wait, "another rehearse --live")
+/// A lock file in the workdir, held for a whole promotion, recovery, rollback or rehearsal: a
+/// second one in the same workdir waits a bounded time, then refuses (a rehearsal would otherwise
+/// clear the record a running `--live` reads). The engine's own lock covers other workdirs.
+pub(crate) fn workdir_lock(workdir: &Path, wait: Duration) -> anyhow::Result<std::fs::File> {
+    lock_file(&workdir.join("live.lock"), wait, "another rehearse run (a rehearsal, --live, recover or rollback)")
 }
 
 /// Hold an exclusive lock on `path` (made when missing), waiting at most `wait`; then refuse,
@@ -243,10 +244,14 @@ pub fn promote(opts: &Options) -> anyhow::Result<Outcome> {
     };
     let started = Instant::now();
     let _promoting = crate::interrupt::Promoting::start();
-    let promotion = live.promotion(&cfg.workdir)?;
+    let mut promotion = live.promotion(&cfg.workdir)?;
     // The guards passed before the locks were taken: another --live (or a hand-made change) may
     // have got there first. Nothing of this run has touched live yet.
-    if live_ro.connect()?.introspect()?.fingerprint() != rec.live_fingerprint {
+    let locked_fp = match promotion.live_fingerprint()? {
+        Some(fp) => fp,
+        None => live_ro.connect()?.introspect()?.fingerprint(),
+    };
+    if locked_fp != rec.live_fingerprint {
         drop(promotion);
         return Err(Refused(
             "live's schema changed while this run waited for its lock (another --live finished first?); nothing was done"
@@ -254,7 +259,6 @@ pub fn promote(opts: &Options) -> anyhow::Result<Outcome> {
         )
         .into());
     }
-    let mut promotion = promotion;
     write_journal(&cfg.workdir, &mut journal, Step::Locked)?;
     say("taking a fresh backup of live");
     let backup = promotion.backup(&cfg.workdir)?;
@@ -416,17 +420,23 @@ pub fn recover(cfg: &Resolved) -> anyhow::Result<String> {
         true => Some(workdir_lock(&cfg.workdir, Duration::from_secs(30))?),
         false => None,
     };
+    let path = cfg.workdir.join(JOURNAL);
+    let live = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
+    let interrupted = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Journal>(&t).ok())
+        .is_some_and(|j| !matches!(j.step, Step::Done | Step::RolledBack));
+    if interrupted && live.dialect().transactional_ddl() {
+        // First the engine's own recovery and our leftovers: taking the promotion's lock lets
+        // SQLite roll back a write into live that was cut short, and undo removes the working copy.
+        let mut p = live.promotion(&cfg.workdir)?;
+        p.undo()?;
+    }
     let Some(state) = recover_state(cfg)? else {
         return Ok("no interrupted promotion: nothing to do".into());
     };
-    let path = cfg.workdir.join(JOURNAL);
     let mut j: Journal = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
-    let live = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
     if live.dialect().transactional_ddl() {
-        // Clean leftovers of the engine's promotion (SQLite: the copy beside live).
-        if let Ok(mut p) = live.promotion(&cfg.workdir) {
-            let _ = p.undo();
-        }
         let fp = live.connect()?.introspect()?.fingerprint();
         let step = if fp == j.to_fingerprint { Step::Done } else { Step::RolledBack };
         write_journal(&cfg.workdir, &mut j, step)?;
@@ -478,18 +488,20 @@ pub fn history(cfg: &Resolved) -> anyhow::Result<Vec<Vec<Option<String>>>> {
     }
 }
 
-/// Put `<file>.pre-upgrade` back in place of the SQLite file `path` with one atomic rename, keeping
-/// the replaced file as `<file>.rolled-back`; returns that path. Holds live's write lock meanwhile.
-/// Also `rehearse apply --rollback` on a client.
-pub(crate) fn put_back_pre_upgrade(live: &dyn Engine, path: &Path, workdir: &Path) -> anyhow::Result<PathBuf> {
+/// Put `<file>.pre-upgrade` back into the SQLite file `path` (`rehearse apply --rollback` on a
+/// client), keeping the replaced database as `<file>.rolled-back`; returns that path. Under live's
+/// write lock throughout; the database is written in one SQLite transaction, so a crash leaves it
+/// as before or as after.
+pub(crate) fn put_back_pre_upgrade(path: &Path, workdir: &Path) -> anyhow::Result<PathBuf> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let old = path.with_file_name(format!("{name}.pre-upgrade"));
-    let promotion = live.promotion(workdir)?; // holds the write lock on live
     let rolled = path.with_file_name(format!("{name}.rolled-back"));
+    let mut promotion = engine::sqlite::SqlitePromotion::start(path, workdir)?;
     let _ = std::fs::remove_file(&rolled);
-    std::fs::hard_link(path, &rolled)?;
-    std::fs::rename(&old, path)?;
-    drop(promotion);
+    promotion.keep_copy(&rolled)?;
+    engine::Promotion::restore_from(&mut promotion, &old)?;
+    engine::Promotion::finish(&mut promotion)?;
+    let _ = std::fs::remove_file(&old);
     Ok(rolled)
 }
 
@@ -529,24 +541,9 @@ fn rollback_server(cfg: &Resolved, live: &dyn Engine, yes: bool) -> anyhow::Resu
     Ok(done)
 }
 
-/// `rehearse rollback --live` for SQLite: put `<file>.pre-upgrade` back in place, keeping the
-/// upgraded file as `<file>.rolled-back`.
+/// `rehearse rollback --live`: restore live from the backup the last promotion took just before
+/// its script, on every engine (SQLite: written into the file in one transaction).
 pub fn rollback(cfg: &Resolved, yes: bool) -> anyhow::Result<String> {
     let live = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
-    let Some(path) = cfg.live_url.strip_prefix("sqlite://").map(PathBuf::from) else {
-        return rollback_server(cfg, live.as_ref(), yes);
-    };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let old = path.with_file_name(format!("{name}.pre-upgrade"));
-    if !old.exists() {
-        return Err(Refused(format!("there is no {} to roll back to", old.display())).into());
-    }
-    confirm(live.as_ref(), "roll back", yes)?;
-    let _lock = workdir_lock(&cfg.workdir, Duration::from_secs(30))?;
-    let rolled = put_back_pre_upgrade(live.as_ref(), &path, &cfg.workdir)?;
-    Ok(format!(
-        "{} is back to its pre-upgrade state; the upgraded file is kept as {}",
-        path.display(),
-        rolled.display()
-    ))
+    rollback_server(cfg, live.as_ref(), yes)
 }

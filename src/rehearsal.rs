@@ -42,6 +42,8 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
     let cfg = &opts.cfg;
     let started_at = now();
     fsutil::private_dir(&cfg.workdir)?;
+    // Never beside a --live (or another rehearsal) in this workdir: it reads the record cleared here.
+    let _workdir_lock = crate::live::workdir_lock(&cfg.workdir, std::time::Duration::from_secs(30))?;
     record::clear(&cfg.workdir)?;
     let live = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
     // An engine switch (test.url): the test copy, the scratch database and so the script are of

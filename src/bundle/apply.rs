@@ -209,10 +209,7 @@ fn parent(p: &Path) -> &Path {
 
 /// Remove the working copy a promotion leaves beside the database (and SQLite's files of it).
 fn remove_db_copy(db: &Path) {
-    let copy = sqlite::upgrade_copy_path(db);
-    for suffix in ["", "-journal", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(beside(&copy, suffix));
-    }
+    sqlite::remove_with_sidecars(&sqlite::upgrade_copy_path(parent(db), db));
 }
 
 /// Put `incoming` in the place of `current`, keeping `current` as `outgoing` (an earlier folder of
@@ -497,7 +494,7 @@ fn apply(p: &Paths, bundle_path: &Path, code_dir: Option<&Path>, log: &mut Log) 
             // The unpacked files stay until the database is back: if that fails, the journal still
             // says SwappingCode and the next start finishes the swap with them.
             code_back(c, i, o, false)?;
-            live::put_back_pre_upgrade(&target, &p.db, &p.dir)?;
+            live::put_back_pre_upgrade(&p.db, &p.dir)?;
             j.write(&p.journal, Step::Undone)?;
             let _ = std::fs::remove_dir_all(i);
             return Err(LiveFailed(format!(
@@ -545,6 +542,13 @@ fn prepare(
     }
     let mut promotion = target.promotion(&p.dir)?;
     let backup = promotion.backup(&p.dir)?;
+    // The database from before the upgrade, for --rollback: the backup under a second name.
+    let _ = std::fs::remove_file(&p.pre_upgrade);
+    if std::fs::hard_link(&backup, &p.pre_upgrade).is_err() {
+        std::fs::copy(&backup, &p.pre_upgrade).with_context(|| {
+            format!("cannot keep the database from before the upgrade as {}", p.pre_upgrade.display())
+        })?;
+    }
     log.line(&format!(
         "Made a backup of the database ({}) and a working copy to upgrade; the database itself is not changed yet.",
         backup.display()
@@ -686,8 +690,7 @@ fn rollback(p: &Paths, code_dir: Option<&Path>, log: &mut Log) -> anyhow::Result
         updated_at: now(),
     };
     nj.write(&p.journal, Step::SwappingDatabase)?;
-    let target = Sqlite::at(p.db.clone(), Access::ReadWrite);
-    let rolled = match live::put_back_pre_upgrade(&target, &p.db, &p.dir) {
+    let rolled = match live::put_back_pre_upgrade(&p.db, &p.dir) {
         Ok(r) => r,
         Err(e) => {
             let state = resolve(p, &mut nj, log)?;

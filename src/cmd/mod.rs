@@ -50,7 +50,7 @@ pub enum Command {
     Copy(copy::Args),
     /// Back live up into a new local SQLite file (any engine), verified table by table
     Backup(backup::Args),
-    /// Put live back to its state before the last promotion (SQLite: the kept <file>.pre-upgrade; PostgreSQL, MySQL: the promotion's backup)
+    /// Put live back to its state before the last promotion from the backup the promotion took (SQLite: written back into the file in one transaction)
     Rollback(live::RollbackArgs),
     /// Settle a promotion that was interrupted (crash, kill): say what state live is in
     Recover(live::RecoverArgs),

@@ -158,6 +158,12 @@ pub trait Promotion {
     fn finish(&mut self) -> anyhow::Result<()>;
     /// After a failure: put live back as it was, and say in one sentence what state it is in.
     fn undo(&mut self) -> anyhow::Result<String>;
+    /// Live's schema fingerprint read through the promotion's own lock, for engines where a
+    /// second connection to live from this process could weaken that lock (SQLite); None: read
+    /// it through any read-only connection.
+    fn live_fingerprint(&mut self) -> anyhow::Result<Option<String>> {
+        Ok(None)
+    }
     /// After a crash (`rehearse recover`): put live back from a backup this promotion's engine
     /// made. Engines whose promotion is atomic have nothing to restore.
     fn restore_from(&mut self, backup: &Path) -> anyhow::Result<String> {

@@ -78,6 +78,14 @@ impl Sqlite {
         }
         // Fail here, clearly, when the file is not a database at all.
         if let Err(e) = conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())) {
+            if matches!(&e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK)
+            {
+                return Err(crate::exit::Refused(format!(
+                    "{} has a hot journal: a write to it was interrupted, and SQLite rolls that back at the next read-write open; run `rehearse recover --config ...` (or start the application once), then run again",
+                    self.path.display()
+                ))
+                .into());
+            }
             if matches!(
                 e.sqlite_error_code(),
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
@@ -214,53 +222,175 @@ impl Engine for Sqlite {
         Ok(())
     }
 
-    fn promotion(&self, _workdir: &Path) -> anyhow::Result<Box<dyn Promotion>> {
-        SqlitePromotion::start(&self.path)
+    fn promotion(&self, workdir: &Path) -> anyhow::Result<Box<dyn Promotion>> {
+        Ok(Box::new(SqlitePromotion::start(&self.path, workdir)?))
     }
 }
 
-/// `--live` on SQLite: live is never written in place. The script runs on a copy beside it; once
-/// verified and committed, the copy is fsynced and atomically renamed over live, after live's
-/// inode is kept as `<file>.pre-upgrade`. A crash at any moment leaves live old or new, never
-/// between. A write lock on live is held throughout so no write can slip in and be lost.
-struct SqlitePromotion {
+/// `--live` on SQLite: the script runs on a working copy of live in the workdir, never on live.
+/// Once it is verified and committed there, the online backup API writes the copy into live in one
+/// SQLite transaction through live's own journal or WAL: a crash at any moment leaves live old or
+/// new (SQLite's own recovery rolls an interrupted write back), and processes that keep live open
+/// see the new database as they would any commit (a rename would leave them on the old inode, and a
+/// WAL-mode live with the old `-wal` beside a new file).
+///
+/// Live's write lock is held from the first read (the backup) to the final write, and an
+/// exhaustive check stands behind it: the pager's data version of the locking connection, read
+/// when the lock is taken and again once the final write holds the lock, must not have moved, or
+/// nothing is written (another process got a write in; live keeps it and is left as it is).
+/// Nothing of rehearse's is left beside live under a name SQLite reads: the working copy runs with
+/// its rollback journal in memory, in the workdir.
+pub(crate) struct SqlitePromotion {
     live: PathBuf,
-    lock: rusqlite::Connection,
+    /// Read-write on live, holding `BEGIN IMMEDIATE` until the final write (which it makes).
+    lock: SqliteConn,
+    /// The pager's data version when the lock was taken.
+    version: u32,
+    /// The working copy the script runs on.
     next: PathBuf,
+    applied: bool,
 }
 
-/// The copy a promotion runs the script on, beside live: `.<file>.rehearse-upgrade`. Only a
-/// promotion makes it; a recovery may remove it.
-pub fn upgrade_copy_path(live: &Path) -> PathBuf {
+/// The working copy a promotion runs the script on, in `workdir`: `.<file>.rehearse-upgrade`
+/// (a bundle's apply works in the database's own folder). Only a promotion makes it; a recovery
+/// removes it with its sidecars.
+pub fn upgrade_copy_path(workdir: &Path, live: &Path) -> PathBuf {
     let name = live.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    live.with_file_name(format!(".{name}.rehearse-upgrade"))
+    workdir.join(format!(".{name}.rehearse-upgrade"))
+}
+
+/// Remove a SQLite file and every sidecar SQLite may read with it, so no stale journal can ever be
+/// played back into a later file of the same name.
+pub fn remove_with_sidecars(path: &Path) {
+    for suffix in ["-journal", "-wal", "-shm", ""] {
+        let _ = std::fs::remove_file(sidecar(path, suffix));
+    }
+}
+
+/// The pager's data version of a connection's main database (SQLITE_FCNTL_DATA_VERSION): it
+/// changes whenever a commit by another connection, in any process, becomes visible to it.
+fn data_version_of(handle: *mut rusqlite::ffi::sqlite3) -> anyhow::Result<u32> {
+    let mut v: u32 = 0;
+    // SAFETY: an open handle, a NUL-terminated schema name and a u32 out-pointer, as the file
+    // control's contract asks.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_file_control(
+            handle,
+            c"main".as_ptr(),
+            rusqlite::ffi::SQLITE_FCNTL_DATA_VERSION,
+            (&mut v as *mut u32).cast(),
+        )
+    };
+    if rc != rusqlite::ffi::SQLITE_OK {
+        bail!("cannot read SQLite's data version of live (error {rc})");
+    }
+    Ok(v)
 }
 
 impl SqlitePromotion {
-    fn start(live: &Path) -> anyhow::Result<Box<dyn Promotion>> {
+    pub(crate) fn start(live: &Path, workdir: &Path) -> anyhow::Result<SqlitePromotion> {
         if !live.exists() {
             bail!("SQLite file {} does not exist: check live.url", live.display());
         }
+        // Opened by SQLite only: a plain open and close of live by this process would drop every
+        // POSIX lock it holds on the file (is_wal is never called while the lock is held).
         let lock = rusqlite::Connection::open_with_flags(
             live,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .with_context(|| format!("cannot open {} for writing", live.display()))?;
-        // Fold a WAL into the main file first, so the file that is copied is the whole database.
-        let _ = lock.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
         lock.busy_timeout(std::time::Duration::from_secs(30))?;
-        lock.execute_batch("BEGIN IMMEDIATE").map_err(|e| {
+        // Taking the lock also lets SQLite roll back a hot journal an interrupted write left.
+        lock.execute_batch("BEGIN IMMEDIATE; SELECT count(*) FROM sqlite_master;").map_err(|e| {
             crate::exit::Refused(format!(
                 "{} is locked by another process ({e}): stop the application (or the other rehearse --live) and try again",
                 live.display()
             ))
         })?;
-        Ok(Box::new(SqlitePromotion { live: live.to_path_buf(), lock, next: upgrade_copy_path(live) }))
+        // SAFETY: the connection is open and used by this thread only.
+        let version = data_version_of(unsafe { lock.handle() })?;
+        Ok(SqlitePromotion {
+            live: live.to_path_buf(),
+            lock: SqliteConn { conn: lock },
+            version,
+            next: upgrade_copy_path(workdir, live),
+            applied: false,
+        })
     }
 
-    fn pre_upgrade(&self) -> PathBuf {
-        let name = self.live.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        self.live.with_file_name(format!("{name}.pre-upgrade"))
+    /// A copy of live as it is under the lock, at `to` (0600, fsynced): written under a temporary
+    /// name and renamed, so a crash never leaves a half copy that looks like a whole one.
+    pub(crate) fn keep_copy(&mut self, to: &Path) -> anyhow::Result<()> {
+        let partial = sidecar(to, ".partial");
+        remove_with_sidecars(&partial);
+        {
+            // The backup API cannot read through the connection that holds the write lock (it
+            // answers SQLITE_LOCKED forever): read through a second one, which the lock allows.
+            // SQLite's own connection, never a plain file handle (see `start`).
+            let src = rusqlite::Connection::open_with_flags(
+                &self.live,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            src.busy_timeout(std::time::Duration::from_secs(30))?;
+            let mut dst = rusqlite::Connection::open(&partial)?;
+            let b = rusqlite::backup::Backup::new(&src, &mut dst)?;
+            b.run_to_completion(1024, std::time::Duration::from_millis(0), None)
+                .with_context(|| format!("backup of {} into {} failed", self.live.display(), partial.display()))?;
+        }
+        fsutil::private_file(&partial)?;
+        std::fs::File::open(&partial)?.sync_all()?;
+        std::fs::rename(&partial, to)?;
+        Ok(())
+    }
+
+    /// Write `source` (a SQLite file of ours) into live in one SQLite transaction, through the
+    /// lock's own connection, once it is proven that no other connection committed to live since
+    /// the lock was taken. Any failure leaves live as it was (SQLite rolls the write back).
+    fn write_into_live(&mut self, source: &Path) -> anyhow::Result<()> {
+        use rusqlite::backup::{Backup, StepResult};
+        // Read-write: a WAL-mode file of ours needs its -shm; it is in the workdir, never beside live.
+        let src = rusqlite::Connection::open_with_flags(
+            source,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("cannot open {}", source.display()))?;
+        let refused = |why: String| -> anyhow::Error {
+            crate::exit::Refused(format!(
+                "{why}: live {} was not changed; rehearse again, and promote when nothing else writes to it",
+                self.live.display()
+            ))
+            .into()
+        };
+        // The backup API will not write through a connection with an open transaction: end ours
+        // (it wrote nothing); the backup's first, empty step takes the write lock again.
+        self.lock.conn.execute_batch("ROLLBACK").context("cannot hand live's lock to the final write")?;
+        let expected = self.version;
+        // SAFETY: taken before the backup borrows the connection; used only for
+        // `data_version_of` below, a plain read under the connection's own mutex that touches
+        // nothing the backup uses.
+        let handle = unsafe { self.lock.conn.handle() };
+        let moved = {
+            let backup = Backup::new(&src, &mut self.lock.conn)?;
+            match backup.step(0)? {
+                StepResult::More => {}
+                other => return Err(refused(format!("another process holds live's write lock ({other:?})"))),
+            }
+            // The lock is held again and nothing is written yet: a commit by anyone else since the
+            // lock was first taken shows as a new data version, and then nothing is written.
+            let now = data_version_of(handle)?;
+            if now != expected {
+                true
+            } else {
+                match backup.step(-1)? {
+                    StepResult::Done => false,
+                    other => return Err(refused(format!("the final write into live did not complete ({other:?})"))),
+                }
+            }
+        };
+        if moved {
+            return Err(refused("another process wrote to live while the promotion held its lock".into()));
+        }
+        Ok(())
     }
 }
 
@@ -269,64 +399,78 @@ impl Promotion for SqlitePromotion {
         let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(':', "");
         let stem = self.live.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let backup = workdir.join(format!("{stem}.pre-upgrade-{stamp}.sqlite"));
-        // Written under a temporary name and renamed: a crash never leaves a half backup that
-        // looks like a whole one.
-        let partial = backup.with_extension("sqlite.partial");
-        let _ = std::fs::remove_file(&partial);
-        {
-            // The backup API cannot read through the connection that holds the write lock (it
-            // answers SQLITE_LOCKED forever): read through a second one, which the lock allows.
-            let src = Sqlite::at(self.live.clone(), Access::ReadOnly).open()?;
-            let mut dst = rusqlite::Connection::open(&partial)?;
-            let b = rusqlite::backup::Backup::new(&src, &mut dst)?;
-            b.run_to_completion(1024, std::time::Duration::from_millis(0), None)
-                .with_context(|| format!("backup of {} failed", self.live.display()))?;
-        }
-        fsutil::private_file(&partial)?;
-        std::fs::File::open(&partial)?.sync_all()?;
-        std::fs::rename(&partial, &backup)?;
-        // The copy the script will run on, on the same filesystem as live (for the rename).
-        let _ = std::fs::remove_file(&self.next);
+        self.keep_copy(&backup)?;
+        remove_with_sidecars(&self.next);
         std::fs::copy(&backup, &self.next)
-            .with_context(|| format!("cannot write {} beside live", self.next.display()))?;
+            .with_context(|| format!("cannot write the working copy {}", self.next.display()))?;
+        fsutil::private_file(&self.next)?;
         Ok(backup)
     }
 
     fn connection(&mut self) -> anyhow::Result<Box<dyn Connection>> {
-        Sqlite::at(self.next.clone(), Access::ReadWrite).connect()
+        let conn = Sqlite::at(self.next.clone(), Access::ReadWrite).open()?;
+        // The working copy is thrown away after any failure, so its journal stays in memory: a
+        // crash leaves no journal file that SQLite could later play back into a file of this name.
+        let mode: String = conn.query_row("PRAGMA journal_mode = MEMORY", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("memory") {
+            bail!("cannot keep the working copy's journal in memory (journal_mode is {mode})");
+        }
+        Ok(Box::new(SqliteConn { conn }))
     }
 
     fn finish(&mut self) -> anyhow::Result<()> {
-        // The application must keep its access: the new file takes live's mode and owner.
-        let meta = std::fs::metadata(&self.live)?;
-        std::fs::set_permissions(&self.next, meta.permissions())?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            let _ = std::os::unix::fs::chown(&self.next, Some(meta.uid()), Some(meta.gid()));
+        if !self.applied {
+            let next = self.next.clone();
+            self.write_into_live(&next)?;
+            self.applied = true;
         }
-        std::fs::File::open(&self.next)?.sync_all()?;
-        let keep = self.pre_upgrade();
-        let _ = std::fs::remove_file(&keep);
-        std::fs::hard_link(&self.live, &keep)
-            .with_context(|| format!("cannot keep the old database as {}", keep.display()))?;
-        std::fs::rename(&self.next, &self.live)
-            .with_context(|| format!("cannot move the upgraded database over {}", self.live.display()))?;
-        if let Some(dir) = self.live.parent() {
-            // Make the rename itself durable.
-            #[cfg(unix)]
-            std::fs::File::open(dir)?.sync_all()?;
-            let _ = dir;
-        }
-        let _ = self.lock.execute_batch("ROLLBACK");
+        remove_with_sidecars(&self.next);
         Ok(())
     }
 
     fn undo(&mut self) -> anyhow::Result<String> {
-        let _ = std::fs::remove_file(&self.next);
-        let _ = self.lock.execute_batch("ROLLBACK");
+        if !self.lock.conn.is_autocommit() {
+            // Under our write lock no one else has a write under way, and taking the lock let
+            // SQLite roll back a hot journal: a `-journal` still there is the empty, inert start of
+            // a final write that a kill cut short. It goes, so nothing is left beside live.
+            let journal = sidecar(&self.live, "-journal");
+            if journal.exists() {
+                let _ = std::fs::remove_file(&journal);
+            }
+            let _ = self.lock.conn.execute_batch("ROLLBACK");
+        }
+        remove_with_sidecars(&self.next);
         Ok(format!("{} was not touched: it is exactly as before", self.live.display()))
     }
+
+    fn live_fingerprint(&mut self) -> anyhow::Result<Option<String>> {
+        // Read through the locking connection itself, inside its transaction.
+        Ok(Some(self.lock.introspect()?.fingerprint()))
+    }
+
+    fn restore_from(&mut self, backup: &Path) -> anyhow::Result<String> {
+        self.write_into_live(backup)?;
+        self.applied = true;
+        Ok(format!("{} was put back from {}", self.live.display(), backup.display()))
+    }
+}
+
+/// Let SQLite finish its own recovery of `path`: a read through a read-write connection rolls
+/// back a hot journal that an interrupted write left (a read-only connection cannot, and
+/// refuses to read). Nothing else is written.
+pub fn settle_hot_journal(path: &Path) -> anyhow::Result<()> {
+    if !sidecar(path, "-journal").exists() {
+        return Ok(());
+    }
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("cannot open {} to let SQLite roll back its interrupted write", path.display()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+        .with_context(|| format!("SQLite could not roll back the interrupted write of {}", path.display()))?;
+    Ok(())
 }
 
 struct SqliteConn {
