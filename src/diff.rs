@@ -113,6 +113,10 @@ pub struct Change {
     /// Set when a hint (not a heuristic) decided this change.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub hinted: bool,
+    /// An inferred rename whose old and new names mean the same (`names_mean_the_same`): the
+    /// evidence that lets it carry the data without asking.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub names_agree: bool,
 }
 
 impl Change {
@@ -206,6 +210,281 @@ pub fn name_similarity(a: &str, b: &str) -> f64 {
         }
     }
     2.0 * dp[a.len()][b.len()] as f64 / (a.len() + b.len()) as f64
+}
+
+/// The words of an identifier, lower case: split at `_`, `-`, spaces and other punctuation, at a
+/// lower-to-upper case change (`userName`) and between letters and digits (`phone2`).
+pub fn name_tokens(name: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let mut prev: Option<char> = None;
+    for ch in name.chars() {
+        if !ch.is_alphanumeric() {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            prev = None;
+            continue;
+        }
+        let boundary = match prev {
+            Some(p) => (p.is_lowercase() && ch.is_uppercase()) || (p.is_alphabetic() != ch.is_alphabetic()),
+            None => false,
+        };
+        if boundary && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+        cur.extend(ch.to_lowercase());
+        prev = Some(ch);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    // Numeronyms stay one word: `l10n`, `i18n`, `a11y`.
+    let mut merged: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < out.len() {
+        let one_letter = |w: &String| w.chars().count() == 1 && w.chars().all(char::is_alphabetic);
+        if i + 2 < out.len()
+            && one_letter(&out[i])
+            && out[i + 1].chars().all(|c| c.is_ascii_digit())
+            && (one_letter(&out[i + 2]) || out[i + 2].len() <= 2)
+        {
+            merged.push(format!("{}{}{}", out[i], out[i + 1], out[i + 2]));
+            i += 3;
+        } else {
+            merged.push(out[i].clone());
+            i += 1;
+        }
+    }
+    merged
+}
+
+/// Short forms and local spellings that say the same thing, both ways.
+const SAME_WORDS: &[(&str, &str)] = &[
+    ("no", "number"),
+    ("nr", "number"),
+    ("nb", "number"),
+    ("tel", "phone"),
+    ("phone", "telephone"),
+    ("mail", "email"),
+    ("zip", "postcode"),
+    ("dt", "date"),
+    ("ts", "timestamp"),
+    ("l10n", "localization"),
+    ("l10n", "localisation"),
+    ("l10n", "local"),
+    ("l10n", "locale"),
+    ("i18n", "internationalization"),
+    ("i18n", "internationalisation"),
+    ("a11y", "accessibility"),
+];
+
+/// The singular of a plural word, roughly (`categories` -> `category`, `boxes` -> `box`).
+fn singular(w: &str) -> &str {
+    if let Some(s) = w.strip_suffix("ies").filter(|s| s.len() >= 2) {
+        return s; // compared with the `y` stripped too, see `stem`
+    }
+    for suffix in ["ses", "xes", "zes", "ches", "shes"] {
+        if let Some(s) = w.strip_suffix(suffix) {
+            return &w[..s.len() + suffix.len() - 2];
+        }
+    }
+    match w.strip_suffix('s') {
+        Some(s) if s.len() >= 2 && !s.ends_with('s') => s,
+        _ => w,
+    }
+}
+
+fn stem(w: &str) -> String {
+    let s = singular(w);
+    s.strip_suffix('y').filter(|s| s.len() >= 2).unwrap_or(s).to_string()
+}
+
+/// One slip apart, in the ways spellings and typos differ without changing the word: one letter
+/// more or less (`adress` address, `colour` color), two neighbours swapped (`centre` center), or
+/// `s` for `z` (`organisation` organization). Not any other letter for another: `height` and
+/// `weight`, `price` and `prize` are other words.
+fn one_slip(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let (short, long) = if a.len() <= b.len() { (&a, &b) } else { (&b, &a) };
+    if long.len() == short.len() + 1 {
+        return (0..long.len()).any(|i| long[..i] == short[..i] && long[i + 1..] == short[i..]);
+    }
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+    match diff.as_slice() {
+        [i] => matches!((a[*i], b[*i]), ('s', 'z') | ('z', 's')),
+        [i, j] => *j == i + 1 && a[*i] == b[*j] && a[*j] == b[*i],
+        _ => false,
+    }
+}
+
+/// Is `short` an abbreviation of `long`: its first letter, then letters of `long` in order
+/// (`qty` quantity, `addr` address, `desc` description, `pwd` password), three letters at least?
+fn abbreviates(short: &str, long: &str) -> bool {
+    if short.chars().count() < 3 || short.len() >= long.len() || short.chars().next() != long.chars().next() {
+        return false;
+    }
+    let mut rest = long.chars();
+    short.chars().all(|c| rest.any(|l| l == c))
+}
+
+/// Do two words of a name mean the same: equal, singular and plural, a documented short form or
+/// local spelling (`SAME_WORDS`), an abbreviation (`abbreviates`), or one slip apart (`one_slip`)
+/// in words of five letters or more.
+pub fn same_word(a: &str, b: &str) -> bool {
+    if a == b || stem(a) == stem(b) {
+        return true;
+    }
+    if SAME_WORDS.iter().any(|(x, y)| (a == *x && b == *y) || (a == *y && b == *x)) {
+        return true;
+    }
+    if abbreviates(a, b) || abbreviates(b, a) {
+        return true;
+    }
+    a.chars().count().min(b.chars().count()) >= 5 && one_slip(a, b)
+}
+
+/// Words that tell two columns apart when the rest of their names is the same: opposites and
+/// pairs (`min_price` and `max_price` are two columns, not one renamed).
+const OPPOSITES: &[(&str, &str)] = &[
+    ("first", "last"),
+    ("min", "max"),
+    ("minimum", "maximum"),
+    ("start", "end"),
+    ("begin", "end"),
+    ("from", "to"),
+    ("old", "new"),
+    ("src", "dst"),
+    ("source", "target"),
+    ("source", "destination"),
+    ("in", "out"),
+    ("input", "output"),
+    ("open", "close"),
+    ("opened", "closed"),
+    ("before", "after"),
+    ("prev", "next"),
+    ("previous", "next"),
+    ("lower", "upper"),
+    ("low", "high"),
+    ("left", "right"),
+    ("top", "bottom"),
+    ("created", "updated"),
+    ("created", "modified"),
+    ("created", "deleted"),
+    ("width", "height"),
+    ("lat", "lon"),
+    ("lat", "lng"),
+    ("latitude", "longitude"),
+    ("buy", "sell"),
+    ("debit", "credit"),
+    ("home", "work"),
+    ("home", "office"),
+    ("billing", "shipping"),
+    ("sender", "recipient"),
+    ("sent", "received"),
+    ("inner", "outer"),
+    ("public", "private"),
+    ("enabled", "disabled"),
+    ("primary", "secondary"),
+    ("parent", "child"),
+    ("day", "night"),
+    ("net", "gross"),
+    ("local", "remote"),
+    ("read", "write"),
+    ("x", "y"),
+    ("y", "z"),
+];
+
+/// Words too common to say by themselves that two names mean the same (`created_at`,
+/// `updated_at` share `at`; `first_name`, `last_name` share `name`).
+const GENERIC: &[&str] = &[
+    "id", "no", "nr", "num", "number", "at", "on", "by", "of", "is", "has", "date", "time", "ts", "dt", "name", "code",
+    "type", "kind", "value", "val", "flag", "count", "key", "text", "info", "data", "status", "the", "a", "an",
+];
+
+fn opposite(a: &str, b: &str) -> bool {
+    let pair = |x: &str, y: &str| OPPOSITES.iter().any(|(p, q)| (x == *p && y == *q) || (x == *q && y == *p));
+    let distinct_marks = |x: &str, y: &str| {
+        let mark = |w: &str| w.chars().all(|c| c.is_ascii_digit()) || w.chars().count() == 1;
+        mark(x) && mark(y) && x != y
+    };
+    pair(a, b) || distinct_marks(a, b)
+}
+
+/// Words a name may gain or lose without meaning something else: a trailing `id` (`office` ->
+/// `office_id`, the foreign-key column convention) and the table's own name as a prefix
+/// (`staff_name` -> `name` in table `staff`).
+fn significant_words(name: &str, table: &str) -> Vec<String> {
+    let mut words = name_tokens(name);
+    let table_words = name_tokens(table);
+    if !table_words.is_empty()
+        && words.len() > table_words.len()
+        && words.iter().zip(&table_words).all(|(w, t)| same_word(w, t))
+    {
+        words.drain(..table_words.len());
+    }
+    if words.len() > 1 && words.last().is_some_and(|w| w == "id") {
+        words.pop();
+    }
+    words
+}
+
+/// The evidence, from the names alone, that `old` and `new` (in table `table`; "" for tables) name
+/// the same thing, so that a rename may carry one's data into the other without asking:
+/// - the same letters, case and separators aside (`userName` -> `user_name`);
+/// - the same words in another order (`name_first` -> `first_name`);
+/// - word for word the same meaning by `same_word` (`cust_addr` -> `customer_address`,
+///   `phone_no` -> `phone_number`, `colour` -> `color`, `categories` -> `category`);
+/// - any of these once the table's name as a prefix and a trailing `id` are set aside
+///   (`staff_office` -> `office_id` in table `staff`);
+/// - a shared word that is not a generic one (`GENERIC`: id, at, date, name, ...), covering at
+///   least half the words of each name, where the words that differ are not opposites or marks
+///   (`OPPOSITES`, digits, single letters): `Total Sum` -> `Grand Total`, `fax` -> `fax_number`,
+///   `org_site` -> `gis_site`; but not `min_price` -> `max_price`, `phone1` -> `phone2`.
+///
+/// Everything else (`fax` -> `notes`, `price` -> `cost`, `height` -> `weight`, two columns of a
+/// type that swapped) is no evidence: the rename is then a question for a human.
+pub fn names_mean_the_same(table: &str, old: &str, new: &str) -> bool {
+    let (a, b) = (name_tokens(old), name_tokens(new));
+    if a.is_empty() || b.is_empty() {
+        return false;
+    }
+    if a.concat() == b.concat() {
+        return true;
+    }
+    let (a, b) = (significant_words(old, table), significant_words(new, table));
+    if a.is_empty() || b.is_empty() {
+        return false;
+    }
+    // Word for word, in order.
+    if a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| same_word(x, y)) {
+        return true;
+    }
+    // Each word of one matched to its own word of the other, in any order.
+    let mut free: Vec<&String> = b.iter().collect();
+    let mut shared: Vec<&String> = Vec::new();
+    let mut unmatched_a: Vec<&String> = Vec::new();
+    for x in &a {
+        match free.iter().position(|y| same_word(x, y)) {
+            Some(i) => {
+                free.remove(i);
+                shared.push(x);
+            }
+            None => unmatched_a.push(x),
+        }
+    }
+    if unmatched_a.is_empty() && free.is_empty() {
+        return true;
+    }
+    let telling = |w: &str| w.chars().count() >= 2 && w.chars().all(char::is_alphabetic) && !GENERIC.contains(&w);
+    let covers = |n: usize| shared.len() * 2 >= n;
+    shared.iter().any(|w| telling(w))
+        && covers(a.len())
+        && covers(b.len())
+        && !unmatched_a.iter().any(|x| free.iter().any(|y| opposite(x, y)))
 }
 
 /// Does `new` hold every value `old` can (same family, no narrower)?
@@ -317,8 +596,10 @@ pub fn diff(cur: &Schema, tgt: &Schema, hints: &Hints) -> anyhow::Result<Diff> {
         };
         key(a) == key(b)
     };
+    let not_renamed = |old: &str, new: &str| hints.not_renames.tables.get(old).is_some_and(|n| n == new);
     for t in &unmatched_tgt {
-        let from: Vec<&&Table> = unmatched_cur.iter().filter(|c| same_columns(c, t)).collect();
+        let from: Vec<&&Table> =
+            unmatched_cur.iter().filter(|c| same_columns(c, t) && !not_renamed(&c.name, &t.name)).collect();
         if from.len() == 1 && unmatched_tgt.iter().filter(|o| same_columns(from[0], o)).count() == 1 {
             source_of.insert(&t.name, &from[0].name);
             inferred_renames.push(&t.name);
@@ -346,6 +627,7 @@ pub fn diff(cur: &Schema, tgt: &Schema, hints: &Hints) -> anyhow::Result<Diff> {
                     let mut c = Change::new(Kind::TableRenamed, &t.name);
                     c.old_table = Some(old.to_string());
                     c.hinted = !inferred_renames.contains(&t.name.as_str());
+                    c.names_agree = names_mean_the_same("", old, &t.name);
                     out.changes.push(c);
                 }
                 let map = diff_table(ct, t, hints, &source_of, cur, &mut out.changes);
@@ -497,34 +779,70 @@ fn diff_table(
             continue;
         }
         let pos = |t: &Table, n: &str| t.columns.iter().position(|c| c.name == n).unwrap_or(usize::MAX);
-        let score = |dc: &Column, ac: &Column| rename_score(dc, ac, pos(ct, &dc.name), pos(tt, &ac.name));
-        // Strong candidates of each side, best first.
-        let strong_for_d = |dc: &Column| -> Vec<String> {
-            let mut v: Vec<(f64, &str)> =
-                a.iter().map(|ac| (score(dc, ac), ac.name.as_str())).filter(|(s, _)| *s >= RENAME_THRESHOLD).collect();
-            v.sort_by(|x, y| y.0.total_cmp(&x.0));
-            v.into_iter().map(|(_, n)| n.to_string()).collect()
+        // A pairing the hints say is no rename is never proposed again.
+        let said_no = |dc: &Column, ac: &Column| {
+            hints.not_renames.columns.get(&format!("{}.{}", ct.name, dc.name)).is_some_and(|n| n == &ac.name)
         };
-        let strong_for_a = |ac: &Column| -> Vec<String> {
-            let mut v: Vec<(f64, &str)> =
-                d.iter().map(|dc| (score(dc, ac), dc.name.as_str())).filter(|(s, _)| *s >= RENAME_THRESHOLD).collect();
-            v.sort_by(|x, y| y.0.total_cmp(&x.0));
-            v.into_iter().map(|(_, n)| n.to_string()).collect()
+        let score = |dc: &Column, ac: &Column| match said_no(dc, ac) {
+            true => 0.0,
+            false => rename_score(dc, ac, pos(ct, &dc.name), pos(tt, &ac.name)),
         };
+        // Strong candidates of each side, best first, among the columns still open.
+        let ranked = |v: &mut Vec<(f64, String)>| -> Vec<String> {
+            v.sort_by(|x, y| y.0.total_cmp(&x.0));
+            v.drain(..).map(|(_, n)| n).collect()
+        };
+        let strong_for_d = |dc: &Column, a: &[&&Column]| -> Vec<String> {
+            let mut v: Vec<(f64, String)> =
+                a.iter().map(|ac| (score(dc, ac), ac.name.clone())).filter(|(s, _)| *s >= RENAME_THRESHOLD).collect();
+            ranked(&mut v)
+        };
+        let strong_for_a = |ac: &Column, d: &[&&Column]| -> Vec<String> {
+            let mut v: Vec<(f64, String)> =
+                d.iter().map(|dc| (score(dc, ac), dc.name.clone())).filter(|(s, _)| *s >= RENAME_THRESHOLD).collect();
+            ranked(&mut v)
+        };
+        let mutual = |dc: &Column, an: &str, a: &[&&Column], d: &[&&Column]| {
+            a.iter().find(|c| c.name == an).is_some_and(|ac| strong_for_a(ac, d) == [dc.name.clone()])
+        };
+        // First the pairs whose names say they are one column: each the other's only strong
+        // candidate, and the names agree (`names_mean_the_same`). Those are settled before the
+        // rest is looked at, so they neither crowd nor join another pairing.
         for dc in &d {
-            let sd = strong_for_d(dc);
-            match sd.as_slice() {
-                // Each is the other's only strong candidate: a rename.
-                [only]
-                    if strong_for_a(a.iter().find(|c| &c.name == only).expect("candidate exists"))
-                        == [dc.name.clone()] =>
-                {
+            if let [only] = strong_for_d(dc, &a).as_slice() {
+                if mutual(dc, only, &a, &d) && names_mean_the_same(&ct.name, &dc.name, only) {
                     map.columns.insert(only.clone(), dc.name.clone());
                     inferred.push(only.clone());
                 }
+            }
+        }
+        let d: Vec<&&Column> = d.into_iter().filter(|c| !map.columns.values().any(|o| o == &c.name)).collect();
+        let a: Vec<&&Column> = a.into_iter().filter(|c| !map.columns.contains_key(&c.name)).collect();
+        // With more than one open column on either side, type and position cannot tell which
+        // went where (two columns of one family may have swapped): every open column of the
+        // family is a candidate of every other, ranked, and nothing is paired.
+        let crowded = d.len() > 1 || a.len() > 1;
+        let open_for_d = |dc: &Column| -> Vec<String> {
+            let mut v: Vec<(f64, String)> =
+                a.iter().filter(|ac| !said_no(dc, ac)).map(|ac| (score(dc, ac), ac.name.clone())).collect();
+            ranked(&mut v)
+        };
+        for dc in &d {
+            let sd = strong_for_d(dc, &a);
+            match sd.as_slice() {
+                // A lone pair, each the other's only strong candidate: a rename (automatic only
+                // when the names agree or a hint says so; else the report asks).
+                [only] if !crowded && mutual(dc, only, &a, &d) => {
+                    map.columns.insert(only.clone(), dc.name.clone());
+                    inferred.push(only.clone());
+                }
+                [_] if crowded => {
+                    ambiguous_dropped.insert(dc.name.clone(), open_for_d(dc));
+                }
                 [] => {
                     // No strong candidate: a drop; name the likeliest rename so a human can say so.
-                    if let Some(best) = a.iter().max_by(|x, y| score(dc, x).total_cmp(&score(dc, y))) {
+                    let open = a.iter().filter(|ac| !said_no(dc, ac));
+                    if let Some(best) = open.max_by(|x, y| score(dc, x).total_cmp(&score(dc, y))) {
                         weak.insert(dc.name.clone(), best.name.clone());
                     }
                 }
@@ -537,7 +855,15 @@ fn diff_table(
             if map.columns.contains_key(&ac.name) {
                 continue;
             }
-            let sa = strong_for_a(ac);
+            let mut v: Vec<(f64, String)> = d
+                .iter()
+                .filter(|dc| {
+                    score(dc, ac) >= RENAME_THRESHOLD
+                        || ambiguous_dropped.get(&dc.name).is_some_and(|c| c.contains(&ac.name))
+                })
+                .map(|dc| (score(dc, ac), dc.name.clone()))
+                .collect();
+            let sa = ranked(&mut v);
             let contested = sa.len() > 1 || sa.iter().any(|dn| ambiguous_dropped.contains_key(dn));
             if contested {
                 ambiguous_added.insert(ac.name.clone(), sa);
@@ -546,7 +872,7 @@ fn diff_table(
         // A dropped column whose only strong candidate is contested by another: ambiguous too.
         for dc in &d {
             if !map.columns.values().any(|o| o == &dc.name) && !ambiguous_dropped.contains_key(&dc.name) {
-                let sd = strong_for_d(dc);
+                let sd = strong_for_d(dc, &a);
                 if sd.iter().any(|an| ambiguous_added.contains_key(an)) {
                     weak.remove(&dc.name);
                     ambiguous_dropped.insert(dc.name.clone(), sd);
@@ -591,6 +917,7 @@ fn diff_table(
         if old != &c.name {
             let mut ch = base(Kind::ColumnRenamed);
             ch.hinted = hinted.contains(&c.name);
+            ch.names_agree = names_mean_the_same(&ct.name, old, &c.name);
             out.push(ch);
         }
         if oc.data_type != c.data_type {
@@ -751,6 +1078,91 @@ mod tests {
         let d = diff(&cur, &tgt, &Hints::default()).unwrap();
         assert_eq!(kinds(&d), vec![(Kind::ColumnRenamed, Some("local_name".into()))]);
         assert_eq!(d.kept["t"].columns["local_name"], "name_l10n");
+    }
+
+    #[test]
+    fn names_that_mean_the_same_are_evidence_for_a_rename() {
+        for (table, old, new) in [
+            ("t", "userName", "user_name"),
+            ("t", "name_first", "first_name"),
+            ("t", "phone_no", "phone_number"),
+            ("t", "cust_addr", "customer_address"),
+            ("t", "qty", "quantity"),
+            ("t", "colour", "color"),
+            ("t", "centre", "center"),
+            ("t", "organisation", "organization"),
+            ("t", "adress", "address"),
+            ("t", "categories", "category"),
+            ("t", "name_l10n", "local_name"),
+            ("t", "office", "office_id"),
+            ("staff", "staff_name", "name"),
+            ("t", "tel", "phone"),
+            ("t", "desc", "description"),
+            ("t", "Total Sum", "Grand Total"),
+            ("t", "fax", "fax_number"),
+            ("", "org_site", "gis_site"),
+        ] {
+            assert!(names_mean_the_same(table, old, new), "{old} -> {new} should count as the same name");
+            assert!(names_mean_the_same(table, new, old), "{new} -> {old} should count as the same name");
+        }
+    }
+
+    #[test]
+    fn names_that_share_nothing_or_differ_in_meaning_are_no_evidence() {
+        for (old, new) in [
+            ("fax", "notes"),
+            ("price", "cost"),
+            ("created_at", "updated_at"),
+            ("first_name", "last_name"),
+            ("a1", "b1"),
+            ("start_date", "end_date"),
+            ("min_price", "max_price"),
+            ("phone1", "phone2"),
+            ("home_phone", "work_phone"),
+            ("billing_address", "shipping_address"),
+            ("height", "weight"),
+            ("price", "prize"),
+        ] {
+            assert!(!names_mean_the_same("t", old, new), "{old} -> {new} must not count as the same name");
+        }
+    }
+
+    #[test]
+    fn a_same_type_pair_whose_names_share_nothing_is_asked_not_assumed() {
+        let cur = schema(vec![col("id", "integer"), col("fax", "varchar(32)")]);
+        let tgt = schema(vec![col("id", "integer"), col("notes", "varchar(32)")]);
+        let d = diff(&cur, &tgt, &Hints::default()).unwrap();
+        assert_eq!(kinds(&d), vec![(Kind::ColumnRenamed, Some("notes".into()))]);
+        assert!(!d.changes[0].names_agree && !d.changes[0].hinted, "a question, not evidence");
+        let e = crate::probe::Evidence::default();
+        let f = crate::findings::judge(&d.changes[0], &e, &Hints::default());
+        assert_eq!(f.verdict, crate::findings::Verdict::Human);
+        assert!(f.message.starts_with("did you rename `t.fax` to `notes`?"), "{}", f.message);
+    }
+
+    #[test]
+    fn two_same_type_columns_that_swapped_are_two_questions() {
+        let cur = schema(vec![col("id", "integer"), col("width", "integer"), col("height", "integer")]);
+        let tgt = schema(vec![col("id", "integer"), col("depth", "integer"), col("weight", "integer")]);
+        let d = diff(&cur, &tgt, &Hints::default()).unwrap();
+        for c in &d.changes {
+            let f = crate::findings::judge(c, &crate::probe::Evidence::default(), &Hints::default());
+            assert_ne!(f.verdict, crate::findings::Verdict::Auto, "{:?}: {}", c.kind(), f.message);
+        }
+    }
+
+    #[test]
+    fn a_no_to_a_rename_makes_it_a_drop_and_an_add() {
+        let cur = schema(vec![col("id", "integer"), col("fax", "varchar(32)")]);
+        let tgt = schema(vec![col("id", "integer"), col("notes", "varchar(32)")]);
+        let mut h = Hints::default();
+        h.not_renames.columns.insert("t.fax".into(), "notes".into());
+        let d = diff(&cur, &tgt, &h).unwrap();
+        assert_eq!(
+            kinds(&d),
+            vec![(Kind::ColumnDropped, Some("fax".into())), (Kind::ColumnAdded, Some("notes".into()))]
+        );
+        assert_eq!(d.changes[0].possible_rename, None, "the rejected pairing is not suggested again");
     }
 
     #[test]

@@ -46,6 +46,12 @@ pub struct Finding {
     /// A lossy finding the hints accept (`accept_loss`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub accepted: bool,
+    /// A rename's old name (`column_renamed`: the old column; `table_renamed`: the old table).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renamed_from: Option<String>,
+    /// An ambiguous rename's candidates, most likely first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<String>,
     #[serde(skip)]
     pub change: Change,
     /// The measured figures the verdict rests on, each with what it counts in words
@@ -95,7 +101,26 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
                 )
             }
         }
-        Kind::TableRenamed => (Auto, format!("table {} renamed to {}", q(ch.source_table()), q(&ch.table)), false),
+        Kind::TableRenamed if ch.hinted || ch.names_agree => (
+            Auto,
+            format!(
+                "table {} renamed to {}{}",
+                q(ch.source_table()),
+                q(&ch.table),
+                if ch.hinted { " (hint)" } else { " (inferred: the same columns, and names that mean the same)" }
+            ),
+            false,
+        ),
+        Kind::TableRenamed => (
+            Human,
+            format!(
+                "did you rename table {} to {}? They have the same columns, but the names do not say so, so its {} are not moved on a guess: answer with `rehearse hints` (or a renames or not_renames hint); the script drafts the rename",
+                q(ch.source_table()),
+                q(&ch.table),
+                plural(rows, "row", "rows")
+            ),
+            false,
+        ),
         Kind::TableSplit => {
             let parts = ch.parts.iter().map(|p| q(p)).collect::<Vec<_>>().join(", ");
             let lost = e.non_null.unwrap_or(0);
@@ -250,16 +275,35 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
                 )
             }
         }
-        Kind::ColumnRenamed => (
+        Kind::ColumnRenamed if ch.hinted || ch.names_agree => (
             Auto,
             format!(
                 "column {} renamed to {}{}; the data is carried",
                 q(&format!("{}.{}", ch.table, ch.old_column.clone().unwrap_or_default())),
                 q(&col),
-                if ch.hinted { " (hint)" } else { " (inferred: the only column of its type family that swapped)" }
+                if ch.hinted { " (hint)" } else { " (inferred: the names mean the same, and so do the types)" }
             ),
             false,
         ),
+        Kind::ColumnRenamed => {
+            let old = ch.old_column.clone().unwrap_or_default();
+            let held = match e.non_null {
+                Some(n) => format!("its {}", plural(n, "value", "values")),
+                None => "its values".into(),
+            };
+            (
+                Human,
+                format!(
+                    "did you rename {} to {}? The types say so, the names do not, so no data is moved on a guess: if yes, {} gets {held}; if not, {} is dropped with {held} and {} is new. Answer with `rehearse hints` (or a renames or not_renames hint); the script drafts both",
+                    q(&format!("{}.{old}", ch.table)),
+                    q(&col),
+                    q(&col),
+                    q(&old),
+                    q(&col)
+                ),
+                false,
+            )
+        }
         Kind::ColumnTypeChanged => type_change(ch, e, hints, &key),
         Kind::ColumnNullabilityChanged => {
             let to_not_null = ch.to.as_ref().is_some_and(|c| !c.nullable);
@@ -418,6 +462,12 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
         evidence: e.clone(),
         message,
         accepted,
+        renamed_from: match ch.kind() {
+            Kind::ColumnRenamed => ch.old_column.clone(),
+            Kind::TableRenamed => Some(ch.source_table().to_string()),
+            _ => None,
+        },
+        candidates: ch.candidates.clone(),
         change: ch.clone(),
         basis,
     }

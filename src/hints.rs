@@ -15,6 +15,10 @@ use std::path::Path;
 pub struct Hints {
     #[serde(default)]
     pub renames: Renames,
+    /// Pairings that are not renames (`rehearse hints`' "no" to "did you rename A to B?"): the
+    /// old one is dropped and the new one added, and the question is not asked again.
+    #[serde(default, skip_serializing_if = "Renames::is_empty")]
+    pub not_renames: Renames,
     /// "table.column" -> { old value as text -> new value }
     #[serde(default, deserialize_with = "scalar_maps")]
     pub values: BTreeMap<String, BTreeMap<String, String>>,
@@ -40,6 +44,12 @@ pub struct Renames {
     pub tables: BTreeMap<String, String>,
     #[serde(default)]
     pub columns: BTreeMap<String, String>,
+}
+
+impl Renames {
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty() && self.columns.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -100,8 +110,18 @@ impl Hints {
 
     /// Layer `over` (the sysadmin's) on top of self (the developers'): every key `over` names wins.
     pub fn overridden_by(mut self, over: Hints) -> Hints {
+        // A pairing one side calls a rename and the other not: the sysadmin's word wins.
+        let unsaid = |mine: &mut BTreeMap<String, String>, theirs: &BTreeMap<String, String>| {
+            mine.retain(|old, new| theirs.get(old) != Some(new));
+        };
+        unsaid(&mut self.renames.tables, &over.not_renames.tables);
+        unsaid(&mut self.renames.columns, &over.not_renames.columns);
+        unsaid(&mut self.not_renames.tables, &over.renames.tables);
+        unsaid(&mut self.not_renames.columns, &over.renames.columns);
         self.renames.tables.extend(over.renames.tables);
         self.renames.columns.extend(over.renames.columns);
+        self.not_renames.tables.extend(over.not_renames.tables);
+        self.not_renames.columns.extend(over.not_renames.columns);
         self.values.extend(over.values);
         self.defaults.extend(over.defaults);
         for a in over.accept_loss {
@@ -163,6 +183,19 @@ mod tests {
         let dev = Hints::parse("defaults: { t.c: \"'a'\" }", Path::new("d")).unwrap();
         let ops = Hints::parse("defaults: { t.c: \"'b'\" }", Path::new("s")).unwrap();
         assert_eq!(dev.overridden_by(ops).defaults["t.c"], "'b'");
+    }
+
+    #[test]
+    fn the_sysadmins_no_to_a_rename_wins_over_the_developers_rename_and_the_other_way() {
+        let dev = Hints::parse("renames: { columns: { t.a: b } }\nnot_renames: { tables: { x: y } }", Path::new("d"))
+            .unwrap();
+        let ops = Hints::parse("not_renames: { columns: { t.a: b } }\nrenames: { tables: { x: y } }", Path::new("s"))
+            .unwrap();
+        let h = dev.overridden_by(ops);
+        assert!(h.renames.columns.is_empty());
+        assert_eq!(h.not_renames.columns["t.a"], "b");
+        assert_eq!(h.renames.tables["x"], "y");
+        assert!(h.not_renames.tables.is_empty());
     }
 
     #[test]

@@ -173,6 +173,12 @@ impl Prober<'_> {
                         add(sum.join(" + "), Figure::NonNull);
                     }
                 }
+                // A rename only a human can confirm: what the other answer (a drop) would lose.
+                Kind::ColumnRenamed if !ch.hinted && !ch.names_agree => {
+                    if let Some(c) = &col_sql {
+                        add(format!("count({c})"), Figure::NonNull);
+                    }
+                }
                 Kind::ColumnAdded if !ch.candidates.is_empty() => {
                     add(format!("count({})", self.q(&ch.candidates[0])), Figure::NonNull);
                 }

@@ -133,12 +133,16 @@ enum Op {
     RenameTable {
         from: String,
         to: String,
+        todo: Option<String>,
     },
     RenameColumn {
         q_table: String,
         from: String,
         to: String,
         todo: Option<String>,
+        /// Draft B of a rename only a human can confirm: what replaces it when the new column is
+        /// new (rendered commented out, above the rename, which is draft A).
+        instead: Vec<Op>,
     },
     AddColumn {
         q_table: String,
@@ -286,6 +290,12 @@ pub struct Inputs<'a> {
     pub records: &'a [String],
 }
 
+/// Every line as an SQL comment (`-- `): a draft to uncomment.
+fn commented(value: &tera::Value, _: &std::collections::HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
+    let text = value.as_str().unwrap_or_default();
+    Ok(tera::Value::String(text.lines().map(|l| format!("-- {l}\n")).collect()))
+}
+
 fn tera() -> anyhow::Result<tera::Tera> {
     let mut t = tera::Tera::default();
     t.add_raw_templates(vec![
@@ -296,7 +306,35 @@ fn tera() -> anyhow::Result<tera::Tera> {
         ("mysql/script.sql", include_str!("../templates/mysql/script.sql.tera")),
     ])?;
     t.autoescape_on(vec![]);
+    t.register_filter("commented", commented);
     Ok(t)
+}
+
+/// A rename only a human can confirm ("did you rename A to B?"): no hint, and names that do not
+/// say so.
+fn asks(f: &Finding) -> bool {
+    matches!(f.kind, Kind::ColumnRenamed | Kind::TableRenamed) && f.verdict == Verdict::Human
+}
+
+/// The rename of a column; for one only a human can confirm, a TODO and both drafts: A, the
+/// rename (the data is carried); B, commented out above it, drop the old column and add the new.
+fn rename_column(d: Dialect, table: &str, f: &Finding) -> Op {
+    let (q_table, old, new) =
+        (d.quote(table), f.change.old_column.clone().unwrap_or_default(), f.column.clone().unwrap_or_default());
+    let (todo, instead) = match asks(f) {
+        false => (None, vec![]),
+        true => (
+            Some(format!(
+                "{}. Draft A is the rename below. Draft B, if {new} is a new column and the values of {old} go: delete the rename and uncomment the two statements just above it (for a NOT NULL column without a default, answer no in `rehearse hints` instead: the script then asks for its value).",
+                f.message
+            )),
+            vec![
+                Op::DropColumn { q_table: q_table.clone(), q_column: d.quote(&old) },
+                Op::AddColumn { q_table: q_table.clone(), column: column_def(&f.change.to.clone().unwrap_or_default(), d) },
+            ],
+        ),
+    };
+    Op::RenameColumn { q_table, from: d.quote(&old), to: d.quote(&new), todo, instead }
 }
 
 /// A finding that blocks the run: for a human, or a loss nobody accepted.
@@ -334,7 +372,20 @@ pub fn render(inp: &Inputs) -> anyhow::Result<String> {
     for f in inp.findings {
         match f.kind {
             Kind::TableRenamed => {
-                ctx.renames.push(Op::RenameTable { from: q(f.change.source_table()), to: q(&f.table) })
+                ctx.renames.push(Op::RenameTable {
+                    from: q(f.change.source_table()),
+                    to: q(&f.table),
+                    todo: asks(f).then(|| {
+                        format!(
+                            "{} Draft A is the rename below (the rows are carried). Draft B, if {} is a new table and {}'s rows go: answer no in `rehearse hints` and rehearse again (the script then drops {} and creates {}).",
+                            f.message,
+                            f.table,
+                            f.change.source_table(),
+                            f.change.source_table(),
+                            f.table
+                        )
+                    }),
+                })
             }
             Kind::TableSplit | Kind::TableMerged => {
                 ctx.moves.extend(moves(inp, f));
@@ -727,12 +778,7 @@ fn sqlite_section(inp: &Inputs, t: &Table, fs: &[&Finding]) -> Section {
     if fs.iter().all(|f| sqlite_in_place(f)) {
         for f in fs {
             match f.kind {
-                Kind::ColumnRenamed => s.ops.push(Op::RenameColumn {
-                    q_table: q(&t.name),
-                    from: q(f.change.old_column.as_deref().unwrap_or_default()),
-                    to: q(f.column.as_deref().unwrap_or_default()),
-                    todo: None,
-                }),
+                Kind::ColumnRenamed => s.ops.push(rename_column(d, &t.name, f)),
                 Kind::ColumnAdded => s.ops.push(Op::AddColumn {
                     q_table: q(&t.name),
                     column: column_def(&f.change.to.clone().unwrap_or_default(), d),
@@ -759,7 +805,12 @@ fn sqlite_section(inp: &Inputs, t: &Table, fs: &[&Finding]) -> Section {
             Some(old) => {
                 let from = inp.current.table(&map.current).and_then(|ct| ct.column(old)).cloned().unwrap_or_default();
                 let mut e = converted(inp, &t.name, c, &from, &q(old));
-                let mut todo = None;
+                let mut todo = by_col(&c.name, Kind::ColumnRenamed).filter(|f| asks(f)).map(|f| {
+                    format!(
+                        "{} Draft A is the value below (the rename). Draft B, if {} is a new column and the values of {old} go: replace it with NULL (for a NOT NULL column without a default, answer no in `rehearse hints` instead: the script then asks for its value).",
+                        f.message, c.name
+                    )
+                });
                 if let Some(f) = by_col(&c.name, Kind::ColumnNullabilityChanged) {
                     if !c.nullable {
                         match inp.hints.defaults.get(&key) {
@@ -821,17 +872,11 @@ fn alter_section(inp: &Inputs, t: &Table, fs: &[&Finding], ctx: &mut Ctx) -> Sec
     let mut s = section_header(inp, t, fs, &map);
     let drafts = draft_pairs(fs);
     let of = |kind: Kind| fs.iter().filter(move |f| f.kind == kind);
-    let col_of = |f: &Finding| q(f.column.as_deref().unwrap_or_default());
     let mysql = d == Dialect::Mysql;
 
     // Renames first: every later step names columns by their new names.
     for f in of(Kind::ColumnRenamed) {
-        s.ops.push(Op::RenameColumn {
-            q_table: qt.clone(),
-            from: q(f.change.old_column.as_deref().unwrap_or_default()),
-            to: col_of(f),
-            todo: None,
-        });
+        s.ops.push(rename_column(d, &t.name, f));
     }
     for (new, old) in &drafts {
         let f = of(Kind::ColumnAdded).find(|f| f.column.as_deref() == Some(new)).expect("draft of an added column");
@@ -840,6 +885,7 @@ fn alter_section(inp: &Inputs, t: &Table, fs: &[&Finding], ctx: &mut Ctx) -> Sec
             from: q(old),
             to: q(new),
             todo: Some(format!("{} Drafted as the rename from {old}: confirm it, or change it.", f.message)),
+            instead: vec![],
         });
     }
     // Constraints that go away (or change) before the columns under them change.
@@ -1135,6 +1181,8 @@ fn section_todo(inp: &Inputs, f: &Finding, table_now: &str, cols: &BTreeMap<Stri
     let todo = match f.kind {
         // These are decided inline, at the step that fills the column.
         Kind::ColumnAdded | Kind::ColumnNullabilityChanged => return None,
+        // A rename only a human can confirm carries its TODO and both drafts at the rename.
+        Kind::ColumnRenamed | Kind::TableRenamed => return None,
         Kind::ColumnDropped if !ch.candidates.is_empty() => return None,
         Kind::ColumnDropped => {
             Todo { kind: "loss".into(), text: format!("{}. Remove this line to accept the loss.", f.message), ..base }

@@ -76,8 +76,12 @@ pub fn ask(report: &Value, input: &mut dyn BufRead, out: &mut dyn Write) -> anyh
             Some(c) => format!("{table}.{c}"),
             None => table.to_string(),
         };
+        let renamed_from = f["renamed_from"].as_str();
+        let candidates: Vec<&str> =
+            f["candidates"].as_array().map(|c| c.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
         let settle = match (kind, verdict) {
-            ("column_added", "human") if message.contains("ambiguous rename") => "rename",
+            ("column_renamed" | "table_renamed", "human") if renamed_from.is_some() => "confirm",
+            ("column_added" | "table_added", "human") if !candidates.is_empty() => "rename",
             ("column_added" | "column_nullability_changed", "human") => "default",
             ("column_type_changed", "human")
                 if message.contains("will not convert") || message.contains("value map") =>
@@ -99,10 +103,38 @@ pub fn ask(report: &Value, input: &mut dyn BufRead, out: &mut dyn Write) -> anyh
                     h.defaults.insert(key, v);
                 }
             }
+            "confirm" => {
+                // Like Django's questioner: "did you rename A to B?" Yes carries the data, no
+                // drops A and adds B; both are remembered, so the question is not asked again.
+                let old = renamed_from.unwrap_or_default();
+                let prompt = match column {
+                    Some(c) => format!("did you rename {table}.{old} to {table}.{c}? [y/n, empty: skip]"),
+                    None => format!("did you rename table {old} to {table}? [y/n, empty: skip]"),
+                };
+                let v = line(&prompt, out)?.to_ascii_lowercase();
+                let answer = match v.as_str() {
+                    "y" | "yes" => Some(&mut h.renames),
+                    "n" | "no" => Some(&mut h.not_renames),
+                    _ => None,
+                };
+                if let Some(r) = answer {
+                    match column {
+                        Some(c) => r.columns.insert(format!("{table}.{old}"), c.to_string()),
+                        None => r.tables.insert(old.to_string(), table.to_string()),
+                    };
+                }
+            }
             "rename" => {
-                let v = line("the old column it replaces, among the candidates (empty: it is new)", out)?;
-                if let (false, Some(c)) = (v.is_empty(), column) {
+                let what = if column.is_some() { "column" } else { "table" };
+                let prompt = format!("the old {what} it replaces, one of {} (empty: it is new)", candidates.join(", "));
+                let v = line(&prompt, out)?;
+                if v.is_empty() {
+                } else if !candidates.contains(&v.as_str()) {
+                    writeln!(out, "  {v} is not a candidate; skipped")?;
+                } else if let Some(c) = column {
                     h.renames.columns.insert(format!("{table}.{v}"), c.to_string());
+                } else {
+                    h.renames.tables.insert(v, table.to_string());
                 }
             }
             "values" => {
@@ -135,7 +167,14 @@ mod tests {
             { "kind": "column_added", "table": "org", "column": "code", "verdict": "human",
               "message": "new column `org.code` is NOT NULL without a default and 3 existing rows need a value", "evidence": {} },
             { "kind": "column_added", "table": "org", "column": "phone", "verdict": "human",
-              "message": "ambiguous rename: `org.phone` may be the renamed `phone1` (candidates: phone1, phone2)", "evidence": {} },
+              "message": "ambiguous rename: `org.phone` may be the renamed `phone1` (candidates: phone1, phone2)",
+              "candidates": ["phone1", "phone2"], "evidence": {} },
+            { "kind": "column_renamed", "table": "org", "column": "notes", "verdict": "human", "renamed_from": "fax",
+              "message": "did you rename `org.fax` to `org.notes`?", "evidence": {} },
+            { "kind": "table_renamed", "table": "client", "verdict": "human", "renamed_from": "customer",
+              "message": "did you rename table `customer` to `client`?", "evidence": {} },
+            { "kind": "column_renamed", "table": "org", "column": "title", "verdict": "auto", "renamed_from": "name",
+              "message": "renamed", "evidence": {} },
             { "kind": "column_type_changed", "table": "org", "column": "kind", "verdict": "human",
               "message": "`org.kind` changes type from integer to text: 2 distinct values would be stored as their digits; if they are codes, give a value map (values hint)",
               "evidence": { "samples": ["1 (4 rows)", "2 (1 row)"] } },
@@ -144,11 +183,14 @@ mod tests {
             { "kind": "unique_added", "table": "org", "verdict": "human", "message": "duplicates", "evidence": {} },
             { "kind": "column_nullability_changed", "table": "org", "column": "name", "verdict": "human", "message": "2 rows have NULL", "evidence": {} }
         ]});
-        let input = "'UNKNOWN'\nphone1\n1=First; 2 = Second\ny\n\n";
+        let input = "'UNKNOWN'\nphone1\nn\nyes\n1=First; 2 = Second\ny\n\n";
         let mut out = Vec::new();
         let h = super::ask(&report, &mut input.as_bytes(), &mut out).unwrap();
         assert_eq!(h.defaults.get("org.code").map(String::as_str), Some("'UNKNOWN'"));
         assert_eq!(h.renames.columns.get("org.phone1").map(String::as_str), Some("phone"));
+        assert_eq!(h.not_renames.columns.get("org.fax").map(String::as_str), Some("notes"), "no is remembered");
+        assert_eq!(h.renames.tables.get("customer").map(String::as_str), Some("client"));
+        assert!(!h.renames.columns.contains_key("org.name"), "an automatic rename is not asked about");
         assert_eq!(h.values["org.kind"].get("2").map(String::as_str), Some("Second"));
         assert_eq!(h.accept_loss, ["org.fax"], "the accepted loss is not asked again");
         assert!(!h.defaults.contains_key("org.name"), "an empty answer skips");
