@@ -335,7 +335,7 @@ fn kill_9_during_a_mysql_rollback_then_recover_leaves_live_old_or_new() {
     assert_eq!(dump(&db), old);
     assert_eq!(journal_step(&cfg), "rolled_back");
 
-    let mut killed_while_loading = 0;
+    let (mut killed_while_loading, mut killed_recover) = (0, 0);
     let mut seen = std::collections::BTreeMap::new();
     // Rounds 0-3 kill at a share of a whole rollback's time; rounds 4-7 once the loader runs.
     for round in 0..8usize {
@@ -374,6 +374,30 @@ fn kill_9_during_a_mysql_rollback_then_recover_leaves_live_old_or_new() {
             killed_while_loading += 1;
         }
         let before = journal_step(&cfg);
+        // Rounds 5 and 7: recover itself is killed while it reloads; the next recover finishes.
+        if before == "rolling_back" && (round == 5 || round == 7) {
+            let mut rec = Command::new(BIN)
+                .args(["recover", "--config"])
+                .arg(&cfg)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut rec_loader = None;
+            for _ in 0..2000 {
+                if let Some(p) = children_named(rec.id(), "mariadb").first() {
+                    rec_loader = Some(*p);
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            let _ = rec.kill();
+            let _ = rec.wait();
+            let p = rec_loader.expect("recover never started its loader");
+            assert!(gone(p), "round {round}: recover's loader {p} outlived it");
+            assert_eq!(journal_step(&cfg), "rolling_back", "round {round}: a killed recover closed the journal");
+            killed_recover += 1;
+        }
         let o = run(&cfg, &["recover"]);
         let said = String::from_utf8_lossy(&o.stdout).trim().to_string();
         assert_eq!(o.status.code(), Some(0), "round {round}: {}", String::from_utf8_lossy(&o.stderr));
@@ -392,8 +416,11 @@ fn kill_9_during_a_mysql_rollback_then_recover_leaves_live_old_or_new() {
         }
         *seen.entry(format!("{before} -> {}", if now == old { "old" } else { "new" })).or_insert(0) += 1;
     }
-    eprintln!("mysql rollback kill -9 outcomes: {seen:?}; {killed_while_loading} killed while loading");
+    eprintln!(
+        "mysql rollback kill -9 outcomes: {seen:?}; {killed_while_loading} killed while loading, {killed_recover} recover killed"
+    );
     assert!(killed_while_loading > 0, "no round killed the rollback while its loader ran");
+    assert!(killed_recover > 0, "no round killed recover while it reloaded");
     cleanup(&db);
 }
 
@@ -471,6 +498,7 @@ fn kill_9_during_a_mysql_dump_leaves_no_file_with_the_password() {
     let password = format!("Pw{}Xyzzy{}", std::process::id(), d.path().display().to_string().len());
     sql("", &format!("CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{password}'"));
     sql("", &format!("GRANT ALL PRIVILEGES ON *.* TO '{user}'@'127.0.0.1'"));
+    let live_before = dump(&db);
     let text = std::fs::read_to_string(&cfg).unwrap().replace("mysql://root@", &format!("mysql://{user}:{password}@"));
     std::fs::write(&cfg, text).unwrap();
     let mut child = Command::new(BIN)
@@ -491,6 +519,7 @@ fn kill_9_during_a_mysql_dump_leaves_no_file_with_the_password() {
     let _ = child.kill();
     let _ = child.wait();
     let dumper = dumper.expect("the rehearsal never ran mariadb-dump");
+    assert_eq!(dump(&db), live_before, "a killed rehearsal leaves live unchanged");
     assert!(gone(dumper), "the dump {dumper} outlived the killed rehearse");
     let work = d.path().join("work");
     let tmp = std::env::temp_dir();
@@ -504,6 +533,7 @@ fn kill_9_during_a_mysql_dump_leaves_no_file_with_the_password() {
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let left = [files_holding(&work, pw, true), files_holding(&tmp, pw, false)].concat();
     assert!(left.is_empty(), "files holding the password after the next run: {left:?}");
+    assert_eq!(dump(&db), live_before, "live unchanged");
     sql("", &format!("DROP USER '{user}'@'127.0.0.1'"));
     cleanup(&db);
 }
