@@ -398,17 +398,14 @@ pub fn recover_state(cfg: &Resolved) -> anyhow::Result<Option<String>> {
     let live = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
     let fp = live.connect()?.introspect()?.fingerprint();
     if j.step == Step::RollingBack {
-        let backup = backup_name(&j);
-        return Ok(Some(if fp == j.from_fingerprint {
-            format!("a rollback of live {} from {backup} was interrupted; its schema is the old one again", j.live)
+        let schema = if fp == j.from_fingerprint {
+            "the old one again"
         } else if fp == j.to_fingerprint {
-            format!("a rollback of live {} from {backup} was interrupted; its schema is still the promoted one", j.live)
+            "still the promoted one"
         } else {
-            format!(
-                "a rollback of live {} from {backup} was interrupted; it matches neither the old nor the promoted schema",
-                j.live
-            )
-        }));
+            "neither the old nor the promoted one"
+        };
+        return Ok(Some(format!("a rollback of live {} was interrupted (its schema is {schema})", j.live)));
     }
     let state = if fp == j.from_fingerprint {
         format!("live {} is exactly as before the promotion (interrupted at step {:?})", j.live, j.step)

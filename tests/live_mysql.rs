@@ -335,7 +335,7 @@ fn kill_9_during_a_mysql_rollback_then_recover_leaves_live_old_or_new() {
     assert_eq!(dump(&db), old);
     assert_eq!(journal_step(&cfg), "rolled_back");
 
-    let (mut killed_while_loading, mut killed_recover) = (0, 0);
+    let (mut killed_while_loading, mut killed_recover, mut refusals_checked) = (0, 0, false);
     let mut seen = std::collections::BTreeMap::new();
     // Rounds 0-3 kill at a share of a whole rollback's time; rounds 4-7 once the loader runs.
     for round in 0..8usize {
@@ -374,6 +374,18 @@ fn kill_9_during_a_mysql_rollback_then_recover_leaves_live_old_or_new() {
             killed_while_loading += 1;
         }
         let before = journal_step(&cfg);
+        // Once: until recover has run, another rollback or --live refuses and touches nothing.
+        if before == "rolling_back" && !refusals_checked {
+            refusals_checked = true;
+            let half = dump(&db);
+            for args in [&["rollback", "--live", "--yes"][..], &["run", "--live", "--yes"][..]] {
+                let o = run(&cfg, args);
+                let err = String::from_utf8_lossy(&o.stderr);
+                assert_eq!(o.status.code(), Some(5), "round {round}: {args:?}: {err}");
+                assert!(err.contains("recover"), "round {round}: {args:?} must point to recover: {err}");
+            }
+            assert_eq!(dump(&db), half, "round {round}: the refusals touched live");
+        }
         // Rounds 5 and 7: recover itself is killed while it reloads; the next recover finishes.
         if before == "rolling_back" && (round == 5 || round == 7) {
             let mut rec = Command::new(BIN)
@@ -421,6 +433,7 @@ fn kill_9_during_a_mysql_rollback_then_recover_leaves_live_old_or_new() {
     );
     assert!(killed_while_loading > 0, "no round killed the rollback while its loader ran");
     assert!(killed_recover > 0, "no round killed recover while it reloaded");
+    assert!(refusals_checked, "no round left the rollback interrupted");
     cleanup(&db);
 }
 

@@ -675,6 +675,14 @@ fn remove_stale_option_files(dir: &Path) {
     }
 }
 
+fn promotion_lock_name(database: &str) -> String {
+    let name = format!("rehearse:{database}");
+    if name.len() <= MAX_NAME {
+        return name;
+    }
+    format!("rehearse:{}", &crate::schema::sha256_hex(database.as_bytes())[..32])
+}
+
 /// What a mysqldump dump holds, read line by line (a dump can be larger than memory).
 struct DumpSummary {
     /// The tables it creates, in order (`CREATE TABLE `name` (`).
@@ -776,9 +784,11 @@ impl Mysql {
         })
     }
 
-    /// The GET_LOCK name a promotion of this database holds throughout (any workdir).
+    /// The GET_LOCK name a promotion of this database holds throughout (any workdir), and a
+    /// rehearsal while it copies it. MySQL refuses names over 64 characters: a long database name
+    /// is replaced by a hash of it.
     fn promotion_lock(&self) -> String {
-        format!("rehearse:{}", self.database)
+        promotion_lock_name(&self.database)
     }
 
     fn test_copy_plan(&self, key: &str) -> anyhow::Result<TestCopyPlan> {
@@ -1987,6 +1997,15 @@ mod tests {
         assert!(cut.contains("cut short"), "{cut}");
         std::fs::write(&path, "").unwrap();
         assert!(verify_dump(&path, &[]).is_err(), "an empty file is no dump");
+    }
+
+    #[test]
+    fn the_promotion_lock_name_fits_mysqls_64_characters() {
+        assert_eq!(promotion_lock_name("eden"), "rehearse:eden");
+        let long = "d".repeat(64);
+        let name = promotion_lock_name(&long);
+        assert!(name.len() <= 64 && name.starts_with("rehearse:"), "{name}");
+        assert_ne!(name, promotion_lock_name(&"e".repeat(64)), "different databases, different locks");
     }
 
     #[test]
