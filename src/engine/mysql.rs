@@ -6,8 +6,9 @@
 //! Live is opened with `SET SESSION TRANSACTION READ ONLY` unless `Access::ReadWrite`, and the
 //! dump only reads it. Credentials reach mysqldump and the mysql client only through an option
 //! file read from a pipe (`--defaults-extra-file=/dev/fd/N`), never a file on disk, argv, logs or
-//! messages. A dump counts only when it is verified (exit status, completion trailer, every table). A database
-//! this module did not create and mark is never dropped, nor one named like live.
+//! messages. A dump counts only when it is verified (exit status, completion trailer, every
+//! table). A database this module did not create and mark is never dropped, nor one named like
+//! live.
 
 use super::{Access, Cloned, Connection, Dialect, Engine, Promotion, Row, StatementFailure, StatementTiming};
 use crate::exit::Refused;
@@ -610,7 +611,7 @@ impl Mysql {
             &format!("{} of {}", tool_name(&tools.dump), self.describe()),
         )
         .map_err(|e| anyhow!("{}", name_write_error(&format!("{e:#}"), partial)))?;
-        verify_dump(partial, &tables)
+        verify_dump(partial, &tables).map(|_| ())
     }
 
     /// Load a dump into `database` with the mysql client, stdin from the file.
@@ -684,6 +685,7 @@ fn promotion_lock_name(database: &str) -> String {
 }
 
 /// What a mysqldump dump holds, read line by line (a dump can be larger than memory).
+#[derive(Debug)]
 struct DumpSummary {
     /// The tables it creates, in order (`CREATE TABLE `name` (`).
     tables: Vec<String>,
@@ -714,8 +716,8 @@ fn scan_dump(path: &Path) -> anyhow::Result<DumpSummary> {
 }
 
 /// A dump is a backup only when mysqldump wrote it to the end (its trailer is the last line) and
-/// it creates every table in `tables`.
-fn verify_dump(path: &Path, tables: &[String]) -> anyhow::Result<()> {
+/// it creates every table in `tables`. Returns what it holds.
+fn verify_dump(path: &Path, tables: &[String]) -> anyhow::Result<DumpSummary> {
     let summary = scan_dump(path)?;
     if !summary.completed {
         bail!(
@@ -732,7 +734,7 @@ fn verify_dump(path: &Path, tables: &[String]) -> anyhow::Result<()> {
             missing.iter().take(5).copied().collect::<Vec<_>>().join(", ")
         );
     }
-    Ok(())
+    Ok(summary)
 }
 
 /// mysqldump says `Got errno 28 on write`: name the cause (no space left on device) and the file.
@@ -984,9 +986,9 @@ impl Promotion for MysqlPromotion {
 
     fn restore_from(&mut self, backup: &Path) -> anyhow::Result<String> {
         // Only a whole dump is loaded: a cut one would leave live between two states.
-        verify_dump(backup, &[])
-            .map_err(|e| Refused(format!("{e:#}; {} was not touched by the restore", self.live.describe())))?;
-        let in_dump = scan_dump(backup)?.tables;
+        let in_dump = verify_dump(backup, &[])
+            .map_err(|e| Refused(format!("{e:#}; {} was not touched by the restore", self.live.describe())))?
+            .tables;
         let db = Q.literal(&self.live.database);
         let now: Vec<String> = self
             .lock
