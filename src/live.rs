@@ -35,6 +35,10 @@ pub enum Step {
     Finishing,
     Done,
     RolledBack,
+    /// `rollback --live` is restoring live from `backup` (written before the restore starts;
+    /// `RolledBack` only once the restore is verified). `recover` restores again (MySQL) or
+    /// reads live's state (engines whose restore is one transaction).
+    RollingBack,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -397,6 +401,16 @@ pub fn recover_state(cfg: &Resolved) -> anyhow::Result<Option<String>> {
     }
     let live = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
     let fp = live.connect()?.introspect()?.fingerprint();
+    if j.step == Step::RollingBack {
+        let schema = if fp == j.from_fingerprint {
+            "the old one again"
+        } else if fp == j.to_fingerprint {
+            "still the promoted one"
+        } else {
+            "neither the old nor the promoted one"
+        };
+        return Ok(Some(format!("a rollback of live {} was interrupted (its schema is {schema})", j.live)));
+    }
     let state = if fp == j.from_fingerprint {
         format!("live {} is exactly as before the promotion (interrupted at step {:?})", j.live, j.step)
     } else if fp == j.to_fingerprint {
@@ -412,8 +426,9 @@ pub fn recover_state(cfg: &Resolved) -> anyhow::Result<Option<String>> {
     Ok(Some(state))
 }
 
-/// `rehearse recover`: settle an interrupted promotion. SQLite and PostgreSQL need nothing (live is
-/// old or new); the journal is closed with what was found.
+/// `rehearse recover`: settle an interrupted promotion or `rollback --live`. SQLite and PostgreSQL
+/// need nothing (live is old or new); the journal is closed with what was found. MySQL: see below
+/// and `recover_rollback`.
 pub fn recover(cfg: &Resolved) -> anyhow::Result<String> {
     // A promotion still running holds this lock: recover waits for it instead of acting on it.
     let _workdir_lock = match cfg.workdir.is_dir() {
@@ -436,6 +451,9 @@ pub fn recover(cfg: &Resolved) -> anyhow::Result<String> {
         return Ok("no interrupted promotion: nothing to do".into());
     };
     let mut j: Journal = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    if j.step == Step::RollingBack {
+        return recover_rollback(cfg, live.as_ref(), &mut j, &state);
+    }
     if live.dialect().transactional_ddl() {
         let fp = live.connect()?.introspect()?.fingerprint();
         let step = if fp == j.to_fingerprint { Step::Done } else { Step::RolledBack };
@@ -475,6 +493,65 @@ pub fn recover(cfg: &Resolved) -> anyhow::Result<String> {
     }
 }
 
+/// `recover` after an interrupted `rollback --live`. MySQL's restore is a load of the dump, table
+/// by table, so live may be anywhere between promoted and restored, even with the old schema
+/// (the last table's rows half loaded): it is restored again from the same backup, which starts
+/// from a clean state (tables the upgrade made dropped, every table of the dump dropped and
+/// recreated by it), then verified. An engine whose restore is one transaction left live old or
+/// promoted: its fingerprint says which, and the journal records it.
+fn recover_rollback(cfg: &Resolved, live: &dyn Engine, j: &mut Journal, state: &str) -> anyhow::Result<String> {
+    if live.dialect().transactional_ddl() {
+        let fp = live.connect()?.introspect()?.fingerprint();
+        return if fp == j.from_fingerprint {
+            write_journal(&cfg.workdir, j, Step::RolledBack)?;
+            Ok(format!("{state}; the rollback had committed: live is as before the promotion"))
+        } else if fp == j.to_fingerprint {
+            write_journal(&cfg.workdir, j, Step::Done)?;
+            Ok(format!(
+                "{state}; the rollback had not committed: live keeps the promotion (roll back again to undo it)"
+            ))
+        } else {
+            Err(Refused(format!("{state}; restore live by hand from {}", backup_name(j))).into())
+        };
+    }
+    let Some(backup) = j.backup.clone().filter(|b| b.exists()) else {
+        return Err(
+            Refused(format!("{state}; the backup named in the journal is missing: restore live by hand")).into()
+        );
+    };
+    let done = restore_verified(cfg, j, &backup)?;
+    Ok(format!("{state}; {done}"))
+}
+
+fn backup_name(j: &Journal) -> String {
+    j.backup.as_ref().map(|b| b.display().to_string()).unwrap_or_else(|| "the backup".into())
+}
+
+/// Restore live from `backup` under the engine's lock, then check that live has the schema from
+/// before the promotion; only then is the journal closed as `RolledBack`. On failure it stays
+/// `RollingBack`, so `recover` restores again.
+fn restore_verified(cfg: &Resolved, j: &mut Journal, backup: &Path) -> anyhow::Result<String> {
+    let rw = engine::from_url(&cfg.live_url, Access::ReadWrite).map_err(exit::usage)?;
+    let mut p = rw.promotion(&cfg.workdir)?;
+    let done = p.restore_from(backup).map_err(|e| match e.chain().any(|c| c.is::<Refused>()) {
+        true => e, // refused before touching live: says so itself
+        false => anyhow::anyhow!(
+            "{e:#}; the rollback is incomplete: run `rehearse recover --config ...` to restore live again"
+        ),
+    })?;
+    // After finish: an engine may commit its restore there.
+    p.finish()?;
+    if rw.connect()?.introspect()?.fingerprint() != j.from_fingerprint {
+        anyhow::bail!(
+            "{} was restored from {} but its schema is not the one from before the promotion: run `rehearse recover --config ...`, or restore it by hand",
+            j.live,
+            backup.display()
+        );
+    }
+    write_journal(&cfg.workdir, j, Step::RolledBack)?;
+    Ok(done)
+}
+
 /// `rehearse history`: the rows of `rehearse_history` in live.
 pub fn history(cfg: &Resolved) -> anyhow::Result<Vec<Vec<Option<String>>>> {
     let live = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
@@ -511,6 +588,13 @@ pub(crate) fn put_back_pre_upgrade(path: &Path, workdir: &Path) -> anyhow::Resul
 fn rollback_server(cfg: &Resolved, live: &dyn Engine, yes: bool) -> anyhow::Result<String> {
     let path = cfg.workdir.join(JOURNAL);
     let j: Option<Journal> = std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok());
+    if j.as_ref().is_some_and(|j| j.step == Step::RollingBack) {
+        return Err(Refused(
+            "an earlier `rollback --live` was interrupted: run `rehearse recover --config ...`, which finishes it"
+                .into(),
+        )
+        .into());
+    }
     let Some(mut j) = j.filter(|j| j.step == Step::Done) else {
         return Err(Refused(format!(
             "there is no completed promotion in {} to roll back (see `rehearse history`)",
@@ -533,12 +617,9 @@ fn rollback_server(cfg: &Resolved, live: &dyn Engine, yes: bool) -> anyhow::Resu
     }
     confirm(live, "roll back (every change written since the promotion is lost)", yes)?;
     let _lock = workdir_lock(&cfg.workdir, Duration::from_secs(30))?;
-    let rw = engine::from_url(&cfg.live_url, Access::ReadWrite).map_err(exit::usage)?;
-    let mut p = rw.promotion(&cfg.workdir)?;
-    let done = p.restore_from(&backup)?;
-    p.finish()?;
-    write_journal(&cfg.workdir, &mut j, Step::RolledBack)?;
-    Ok(done)
+    // Journalled like a promotion: from here a crash leaves `RollingBack`, which `recover` finishes.
+    write_journal(&cfg.workdir, &mut j, Step::RollingBack)?;
+    restore_verified(cfg, &mut j, &backup)
 }
 
 /// `rehearse rollback --live`: restore live from the backup the last promotion took just before

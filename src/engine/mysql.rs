@@ -4,9 +4,11 @@
 //! restoring the test copy from the dump it was cloned from.
 //!
 //! Live is opened with `SET SESSION TRANSACTION READ ONLY` unless `Access::ReadWrite`, and the
-//! dump only reads it. Credentials reach mysqldump and the mysql client only through a private
-//! (0600) option file given as `--defaults-extra-file`, never argv, logs or messages. A database
-//! this module did not create and mark is never dropped, nor one named like live.
+//! dump only reads it. Credentials reach mysqldump and the mysql client only through an option
+//! file read from a pipe (`--defaults-extra-file=/dev/fd/N`), never a file on disk, argv, logs or
+//! messages. A dump counts only when it is verified (exit status, completion trailer, every
+//! table). A database this module did not create and mark is never dropped, nor one named like
+//! live.
 
 use super::{Access, Cloned, Connection, Dialect, Engine, Promotion, Row, StatementFailure, StatementTiming};
 use crate::exit::Refused;
@@ -29,6 +31,8 @@ const SCRATCH_SUFFIX: &str = "_rehearse_scratch";
 pub const STRICT_SQL_MODE: &str =
     "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a promotion, or a rehearsal's clone, waits for the other to release GET_LOCK.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
 /// MySQL's limit on identifier length.
 const MAX_NAME: usize = 64;
 const SYSTEM_DATABASES: [&str; 5] = ["mysql", "information_schema", "performance_schema", "sys", META_DB];
@@ -491,8 +495,11 @@ impl Mysql {
         Ok(())
     }
 
-    /// Run a client program with the credentials in a private option file, named first on its
-    /// command line; the file is deleted when the program ends.
+    /// Run a client program with the credentials in an option file it reads from a pipe
+    /// (`--defaults-extra-file=/dev/fd/N`, first on its command line): no file on disk ever holds
+    /// the password, so not even a kill -9 of rehearse can leave one behind. The program dies
+    /// with rehearse (Linux: PR_SET_PDEATHSIG), so no orphaned loader or dump goes on writing
+    /// after a crash while `rehearse recover` restores.
     fn run_tool(
         &self,
         program: &Path,
@@ -503,25 +510,43 @@ impl Mysql {
         what: &str,
     ) -> anyhow::Result<()> {
         self.check_user_option_file()?;
-        let mut file = tempfile::Builder::new()
-            .prefix(".rehearse-mysql-")
-            .suffix(".cnf")
-            .tempfile_in(private_dir)
-            .with_context(|| format!("cannot write a private option file in {}", private_dir.display()))?;
-        crate::fsutil::private_file(file.path())?;
-        let mut text = String::from("# written by rehearse for one client run; deleted when it ends\n[client]\n");
+        remove_stale_option_files(private_dir);
+        let mut text = String::from("# written by rehearse for one client run\n[client]\n");
         if let Some(p) = &self.params.password {
             text.push_str(&format!("password={}\n", quote_option_value(p)));
         }
-        std::io::Write::write_all(&mut file, text.as_bytes())?;
-        file.as_file().sync_all()?;
-        let mut argv: Vec<OsString> = Vec::new();
-        let mut first = OsString::from("--defaults-extra-file=");
-        first.push(file.path().as_os_str());
-        argv.push(first);
+        // A few hundred bytes: the pipe's buffer takes them whole, so writing cannot block.
+        let (reader, mut writer) = std::io::pipe().context("cannot make a pipe for the client's option file")?;
+        std::io::Write::write_all(&mut writer, text.as_bytes())?;
+        drop(writer);
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&reader);
+        let mut argv: Vec<OsString> = vec![format!("--defaults-extra-file=/dev/fd/{fd}").into()];
         argv.extend(self.params.tool_args());
         argv.extend(args);
-        let mut expr = duct::cmd(program, argv);
+        let parent = std::process::id();
+        let mut expr = duct::cmd(program, argv).before_spawn(move |cmd| {
+            // SAFETY: the closure runs in the forked child before exec and only makes
+            // async-signal-safe calls (fcntl, prctl, getppid).
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(cmd, move || {
+                    // The pipe is close-on-exec in rehearse; the child keeps its copy across exec.
+                    if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    #[cfg(target_os = "linux")]
+                    {
+                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                        // rehearse died before the line above: do not run at all.
+                        if libc::getppid() as u32 != parent {
+                            return Err(std::io::Error::other("rehearse has exited"));
+                        }
+                    }
+                    let _ = parent;
+                    Ok(())
+                });
+            }
+            Ok(())
+        });
         if let Some(p) = stdin {
             expr = expr.stdin_path(p);
         }
@@ -529,16 +554,37 @@ impl Mysql {
             expr = expr.stdout_file(f);
         }
         let result = crate::process::run(expr, what);
-        drop(file);
+        drop(reader);
         result.map(|_| ())
     }
 
-    /// `mysqldump` of this database into `path` (0600), through a partial file renamed on
-    /// success so a failed dump never looks like a backup.
+    /// `mysqldump` of this database into `path` (0600), through a partial file renamed only once
+    /// the dump is verified (`verify_dump`), so a failed or cut-short dump never looks like a
+    /// backup; the partial file is removed on any failure.
     fn dump(&self, tools: &Tools, workdir: &Path, path: &Path) -> anyhow::Result<()> {
         let partial = workdir.join(format!(".{}.dump.sql.partial", self.database));
         let _ = std::fs::remove_file(&partial);
-        let out = private_create(&partial)?;
+        let result = self.dump_verified(tools, workdir, &partial);
+        if result.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        result?;
+        std::fs::rename(&partial, path).with_context(|| format!("cannot move the dump to {}", path.display()))?;
+        Ok(())
+    }
+
+    fn dump_verified(&self, tools: &Tools, workdir: &Path, partial: &Path) -> anyhow::Result<()> {
+        // The tables the dump must hold, read before it starts (one made meanwhile is not asked
+        // for; one dropped meanwhile fails the check, and running again is then right).
+        let tables: Vec<String> = MysqlConn::open(&self.params, Some(&self.database), Access::ReadOnly)?
+            .rows(&format!(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = {} AND table_type = 'BASE TABLE'",
+                Q.literal(&self.database)
+            ))?
+            .into_iter()
+            .filter_map(|r| r.into_iter().next().flatten())
+            .collect();
+        let out = private_create(partial)?;
         let args: Vec<OsString> = [
             "--single-transaction",
             "--routines",
@@ -547,6 +593,9 @@ impl Mysql {
             "--hex-blob",
             "--no-tablespaces",
             "--default-character-set=utf8mb4",
+            // The completion trailer tells a whole dump from a cut one: an option file's
+            // skip-comments must not remove it.
+            "--comments",
             "--",
             &self.database,
         ]
@@ -561,11 +610,8 @@ impl Mysql {
             Some(out),
             &format!("{} of {}", tool_name(&tools.dump), self.describe()),
         )
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&partial);
-        })?;
-        std::fs::rename(&partial, path).with_context(|| format!("cannot move the dump to {}", path.display()))?;
-        Ok(())
+        .map_err(|e| anyhow!("{}", name_write_error(&format!("{e:#}"), partial)))?;
+        verify_dump(partial, &tables).map(|_| ())
     }
 
     /// Load a dump into `database` with the mysql client, stdin from the file.
@@ -617,6 +663,97 @@ impl Mysql {
     }
 }
 
+/// Earlier builds wrote the password into `.rehearse-mysql-*.cnf` files beside the dump and
+/// deleted them when the client ended, so a crash could leave one behind. Nothing writes them now:
+/// any such file is stale and goes.
+fn remove_stale_option_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".rehearse-mysql-") && name.ends_with(".cnf") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+fn promotion_lock_name(database: &str) -> String {
+    let name = format!("rehearse:{database}");
+    if name.len() <= MAX_NAME {
+        return name;
+    }
+    format!("rehearse:{}", &crate::schema::sha256_hex(database.as_bytes())[..32])
+}
+
+/// What a mysqldump dump holds, read line by line (a dump can be larger than memory).
+#[derive(Debug)]
+struct DumpSummary {
+    /// The tables it creates, in order (`CREATE TABLE `name` (`).
+    tables: Vec<String>,
+    /// Whether its last line is mysqldump's `-- Dump completed` trailer.
+    completed: bool,
+}
+
+fn scan_dump(path: &Path) -> anyhow::Result<DumpSummary> {
+    use std::io::BufRead;
+    let cannot = || format!("cannot read the dump {}", path.display());
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path).with_context(cannot)?);
+    let (mut tables, mut last, mut line) = (Vec::new(), Vec::new(), Vec::new());
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).with_context(cannot)? == 0 {
+            break;
+        }
+        if let Some(rest) = line.strip_prefix(b"CREATE TABLE `".as_slice()) {
+            if let Some((name, _)) = String::from_utf8_lossy(rest).split_once("` (") {
+                tables.push(name.replace("``", "`"));
+            }
+        }
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            std::mem::swap(&mut last, &mut line);
+        }
+    }
+    Ok(DumpSummary { tables, completed: last.starts_with(b"-- Dump completed") })
+}
+
+/// A dump is a backup only when mysqldump wrote it to the end (its trailer is the last line) and
+/// it creates every table in `tables`. Returns what it holds.
+fn verify_dump(path: &Path, tables: &[String]) -> anyhow::Result<DumpSummary> {
+    let summary = scan_dump(path)?;
+    if !summary.completed {
+        bail!(
+            "the dump {} is cut short (its last line is not \"-- Dump completed\"): it is not a backup",
+            path.display()
+        );
+    }
+    let missing: Vec<&str> = tables.iter().filter(|t| !summary.tables.contains(t)).map(|t| t.as_str()).collect();
+    if !missing.is_empty() {
+        bail!(
+            "the dump {} lacks {} table(s) of the database ({}): it is not a backup",
+            path.display(),
+            missing.len(),
+            missing.iter().take(5).copied().collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(summary)
+}
+
+/// mysqldump says `Got errno 28 on write`: name the cause (no space left on device) and the file.
+fn name_write_error(message: &str, file: &Path) -> String {
+    let errno = message
+        .split("Got errno ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<i32>().ok());
+    match errno {
+        Some(n) => {
+            let cause = std::io::Error::from_raw_os_error(n).to_string();
+            let cause = cause.split(" (os error").next().unwrap_or(&cause).to_lowercase();
+            format!("{cause} writing {} ({message})", file.display())
+        }
+        None => message.to_string(),
+    }
+}
+
 fn tool_name(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
 }
@@ -647,6 +784,13 @@ impl Mysql {
         admin.database_defaults(&self.database)?.ok_or_else(|| {
             anyhow!("MySQL database {} does not exist on {}: check {key}", self.database, self.params.place())
         })
+    }
+
+    /// The GET_LOCK name a promotion of this database holds throughout (any workdir), and a
+    /// rehearsal while it copies it. MySQL refuses names over 64 characters: a long database name
+    /// is replaced by a hash of it.
+    fn promotion_lock(&self) -> String {
+        promotion_lock_name(&self.database)
     }
 
     fn test_copy_plan(&self, key: &str) -> anyhow::Result<TestCopyPlan> {
@@ -737,16 +881,36 @@ impl Engine for Mysql {
             bail!("{} is not a live database", self.describe());
         }
         let mut lock = MysqlConn::open(&self.params, Some(&self.database), Access::ReadWrite)?;
-        let name = Q.literal(&format!("rehearse:{}", self.database));
-        let got = lock.rows(&format!("SELECT GET_LOCK({name}, 30)"))?;
-        if got.first().and_then(|r| r.first()).cloned().flatten().as_deref() != Some("1") {
+        if !lock.get_lock(&self.promotion_lock(), LOCK_WAIT)? {
             return Err(Refused(format!(
-                "another rehearse --live holds the lock on {}: wait for it to finish",
+                "another rehearse holds the lock {} on {} (a --live promoting it, or a rehearsal copying it): wait for it to finish",
+                self.promotion_lock(),
                 self.describe()
             ))
             .into());
         }
         Ok(Box::new(MysqlPromotion { live: self.sibling(self.database.clone(), Role::Live), lock, backup: None }))
+    }
+
+    /// Take the promotion's own lock (GET_LOCK on a read-only session) for the clone, so that no
+    /// `--live` changes live while it is copied and no copy is made of a half-promoted live.
+    fn hold_off_promotions(&self) -> anyhow::Result<Box<dyn std::any::Any>> {
+        if self.role != Role::Live {
+            return Ok(Box::new(()));
+        }
+        let mut lock = MysqlConn::open(&self.params, Some(&self.database), Access::ReadOnly)?;
+        if !lock.get_lock(&self.promotion_lock(), LOCK_WAIT)? {
+            return Err(Refused(format!(
+                "a rehearse --live is promoting {} (it has held the lock {} for more than {} s): a copy now would be of a half-migrated live; \
+                 rehearse again once it has finished (after a crash: rehearse recover); nothing was done",
+                self.describe(),
+                self.promotion_lock(),
+                LOCK_WAIT.as_secs()
+            ))
+            .into());
+        }
+        // Dropping the session releases the lock.
+        Ok(Box::new(lock))
     }
 
     fn restore_test_copy(&self, backup: &Path) -> anyhow::Result<()> {
@@ -792,7 +956,13 @@ impl Promotion for MysqlPromotion {
         let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string().replace(':', "");
         let path = workdir.join(format!("{}.pre-upgrade-{stamp}.sql", self.live.database));
         let tools = self.live.tools(&self.lock)?;
-        self.live.dump(&tools, workdir, &path)?;
+        // Nothing has written to live yet: a backup that fails or does not verify stops here.
+        self.live.dump(&tools, workdir, &path).map_err(|e| {
+            Refused(format!(
+                "cannot take a verified backup of live before the script: {e:#}; live {} is unchanged (nothing was written to it)",
+                self.live.describe()
+            ))
+        })?;
         self.backup = Some(path.clone());
         Ok(path)
     }
@@ -802,7 +972,7 @@ impl Promotion for MysqlPromotion {
     }
 
     fn finish(&mut self) -> anyhow::Result<()> {
-        let name = Q.literal(&format!("rehearse:{}", self.live.database));
+        let name = Q.literal(&self.live.promotion_lock());
         let _ = self.lock.exec(&format!("DO RELEASE_LOCK({name})"));
         Ok(())
     }
@@ -815,13 +985,10 @@ impl Promotion for MysqlPromotion {
     }
 
     fn restore_from(&mut self, backup: &Path) -> anyhow::Result<String> {
-        let dump =
-            std::fs::read_to_string(backup).with_context(|| format!("cannot read the backup {}", backup.display()))?;
-        let in_dump: Vec<String> = dump
-            .lines()
-            .filter_map(|l| l.strip_prefix("CREATE TABLE `"))
-            .filter_map(|rest| rest.split_once("` (").map(|(name, _)| name.replace("``", "`")))
-            .collect();
+        // Only a whole dump is loaded: a cut one would leave live between two states.
+        let in_dump = verify_dump(backup, &[])
+            .map_err(|e| Refused(format!("{e:#}; {} was not touched by the restore", self.live.describe())))?
+            .tables;
         let db = Q.literal(&self.live.database);
         let now: Vec<String> = self
             .lock
@@ -1059,6 +1226,12 @@ impl MysqlConn {
                 })
                 .collect(),
         )
+    }
+
+    /// GET_LOCK(`name`), waiting at most `wait`: whether this session now holds it.
+    fn get_lock(&mut self, name: &str, wait: Duration) -> anyhow::Result<bool> {
+        let got = self.rows(&format!("SELECT GET_LOCK({}, {})", Q.literal(name), wait.as_secs()))?;
+        Ok(got.first().and_then(|r| r.first()).cloned().flatten().as_deref() == Some("1"))
     }
 
     /// Default character set and collation of a database, None when it does not exist.
@@ -1807,6 +1980,45 @@ fn regex_escape(v: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_dump_counts_only_with_its_trailer_last_and_every_table_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.sql");
+        let whole = "-- MariaDB dump\nDROP TABLE IF EXISTS `a``b`;\nCREATE TABLE `a``b` (\n  `id` int\n);\n\
+                     INSERT INTO `a``b` VALUES (1);\nCREATE TABLE `c` (\n  `id` int\n);\n-- Dump completed on 2026-01-01\n\n";
+        std::fs::write(&path, whole).unwrap();
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        verify_dump(&path, &names(&["a`b", "c"])).unwrap();
+        assert_eq!(scan_dump(&path).unwrap().tables, names(&["a`b", "c"]));
+        let missing = verify_dump(&path, &names(&["a`b", "c", "d"])).unwrap_err().to_string();
+        assert!(missing.contains("lacks 1 table(s)") && missing.contains("(d)"), "{missing}");
+        // Cut anywhere before the trailer: refused, even when every table was already created.
+        std::fs::write(&path, &whole[..whole.find("-- Dump").unwrap()]).unwrap();
+        let cut = verify_dump(&path, &names(&["a`b", "c"])).unwrap_err().to_string();
+        assert!(cut.contains("cut short"), "{cut}");
+        std::fs::write(&path, "").unwrap();
+        assert!(verify_dump(&path, &[]).is_err(), "an empty file is no dump");
+    }
+
+    #[test]
+    fn the_promotion_lock_name_fits_mysqls_64_characters() {
+        assert_eq!(promotion_lock_name("eden"), "rehearse:eden");
+        let long = "d".repeat(64);
+        let name = promotion_lock_name(&long);
+        assert!(name.len() <= 64 && name.starts_with("rehearse:"), "{name}");
+        assert_ne!(name, promotion_lock_name(&"e".repeat(64)), "different databases, different locks");
+    }
+
+    #[test]
+    fn a_dump_write_error_names_its_cause_and_file() {
+        let m = name_write_error(
+            "mariadb-dump failed (exit status 5): mariadb-dump: Got errno 28 on write",
+            Path::new("/w/x"),
+        );
+        assert!(m.starts_with("no space left on device writing /w/x ("), "{m}");
+        assert_eq!(name_write_error("failed: access denied", Path::new("/w/x")), "failed: access denied");
+    }
 
     #[test]
     fn innodb_file_names_decode_to_table_names() {
