@@ -71,6 +71,7 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
         None => (cfg.base_dir.clone(), None),
     };
     let hints = load_hints(cfg, &code_dir)?;
+    hints.check_expressions(dialect)?;
     say("reading the schema the new code expects");
     let (target, records) = target::target_schema(&cfg.schema, &code_dir, home, &cfg.workdir)?;
     if target.tables.is_empty() && !live_is_empty {
@@ -96,6 +97,15 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
     let current = conn.introspect()?;
 
     let plan = diff::diff(&current, &target, &hints).map_err(exit::usage)?;
+    hints.try_expressions(
+        conn.as_mut(),
+        dialect,
+        |t| current.table(t).is_some() || target.table(t).is_some(),
+        |t| match current.table(t) {
+            Some(_) => Some(t.to_string()),
+            None => plan.kept.get(t).map(|m| m.current.clone()),
+        },
+    )?;
     say(&format!("probing the data for {} change(s)", plan.changes.len()));
     let evidence =
         Prober { conn: conn.as_mut(), dialect, current: &current, hints: &hints, samples: cfg.samples }.probe(&plan)?;
