@@ -42,6 +42,7 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
     let cfg = &opts.cfg;
     let started_at = now();
     fsutil::private_dir(&cfg.workdir)?;
+    crate::process::log_into(&cfg.workdir);
     record::clear(&cfg.workdir)?;
     let live = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
     // An engine switch (test.url): the test copy, the scratch database and so the script are of
@@ -73,7 +74,7 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
     let hints = load_hints(cfg, &code_dir)?;
     hints.check_expressions(dialect)?;
     say("reading the schema the new code expects");
-    let (target, records) = target::target_schema(&cfg.schema, &code_dir, home, &cfg.workdir)?;
+    let (target, records) = target::target_schema(&cfg.schema, cfg.schema_timeout, &code_dir, home, &cfg.workdir)?;
     if target.tables.is_empty() && !live_is_empty {
         // Every table of live would be dropped: far likelier a wrong path or a command that did
         // nothing than the new code's intent.

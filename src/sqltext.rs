@@ -495,7 +495,8 @@ mod tests {
         }
         assert_eq!(one_expression("$x$a;b$x$", Dialect::Postgres), Ok(()));
         let bad = |e: &str, d: Dialect| one_expression(e, d).unwrap_err();
-        assert!(bad("'x'); UPDATE t SET other = 'pwned'; --", Dialect::Sqlite).contains("`;`"));
+        assert!(bad("'x'); UPDATE t SET other = 'pwned'; --", Dialect::Sqlite).contains("`)`"));
+        assert!(bad("'x' WHERE 1 = 1; UPDATE t SET other = 'pwned'", Dialect::Sqlite).contains("`;`"));
         assert!(bad("'x' -- the rest", Dialect::Postgres).contains("comment"));
         assert!(bad("'x' /* the rest", Dialect::Postgres).contains("comment"));
         assert!(bad("'x' # the rest", Dialect::Mysql).contains("comment"));
