@@ -111,10 +111,7 @@ fn run_bytes_with(expr: duct::Expression, what: &str, limits: &Limits) -> anyhow
         None => expr.stdout_capture(),
     };
     let handle = std::sync::Arc::new(
-        expr.stderr_file(log_file)
-            .unchecked()
-            .start()
-            .map_err(|e| anyhow::anyhow!("{what}: cannot start: {e}"))?,
+        expr.stderr_file(log_file).unchecked().start().map_err(|e| anyhow::anyhow!("{what}: cannot start: {e}"))?,
     );
     // Killed if rehearse is interrupted meanwhile (crate::interrupt).
     crate::interrupt::track(handle.clone());
@@ -227,9 +224,19 @@ impl Summary {
 /// Whether a line of a child's output names the cause of its failure.
 pub fn looks_like_error(line: &str) -> bool {
     let l = line.to_ascii_lowercase();
-    ["error", "fatal", "no space left", "disk is full", "permission denied", "panicked", "traceback", "cannot ", "could not"]
-        .iter()
-        .any(|w| l.contains(w))
+    [
+        "error",
+        "fatal",
+        "no space left",
+        "disk is full",
+        "permission denied",
+        "panicked",
+        "traceback",
+        "cannot ",
+        "could not",
+    ]
+    .iter()
+    .any(|w| l.contains(w))
 }
 
 /// Read a log file line by line, never more than one capped line in memory.

@@ -22,7 +22,7 @@ fn with_command(fx: &Fixture, command: &str, timeout: Option<&str>) {
 
 /// The last stderr line: rehearse's one error line.
 fn last_line(out: &Output) -> String {
-    out.stderr.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or_default().to_string()
+    out.stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default().to_string()
 }
 
 /// The `(full output: PATH)` an error names.
@@ -44,7 +44,9 @@ fn a_schema_command_printing_50_mb_on_stderr_fails_in_a_short_line_with_its_erro
     let noise = "yes 'migrating: step applied, nothing to see here' | head -c 25000000 >&2";
     with_command(
         &fx,
-        &format!("{noise}; echo 'ERROR: relation \"staff\" does not exist' >&2; {noise}; echo 'rolling back' >&2; exit 3"),
+        &format!(
+            "{noise}; echo 'ERROR: relation \"staff\" does not exist' >&2; {noise}; echo 'rolling back' >&2; exit 3"
+        ),
         None,
     );
     let out = fx.run_json(&[]);
@@ -188,7 +190,8 @@ fn psql_in_a_schema_command_keeps_its_error_line_before_detail_hint_and_context(
     make_app_repo(&tmp.path().join("app"), schema, None).unwrap();
     let config = tmp.path().join("upgrade.yaml");
     let mut cfg = common::app_config(&live.url, tmp.path(), false);
-    cfg["schema"] = serde_json::json!({ "command": "psql -X -q -v ON_ERROR_STOP=1 -f db/schema.sql \"$DATABASE_URL\"" });
+    cfg["schema"] =
+        serde_json::json!({ "command": "psql -X -q -v ON_ERROR_STOP=1 -f db/schema.sql \"$DATABASE_URL\"" });
     write_yaml(&config, &cfg);
     let before = live.fingerprint().unwrap();
     let out = rehearse(

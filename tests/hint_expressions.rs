@@ -75,7 +75,7 @@ fn a_crafted_defaults_hint_is_refused_before_anything_runs_and_live_is_untouched
         ];
         for (expr, why) in crafted {
             let out = story.run_with_default(expr);
-            let last = out.stderr.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or_default().to_string();
+            let last = out.stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default().to_string();
             assert_eq!(out.code, Some(2), "{} {expr}: a usage error\n{}", engine.name(), out.describe());
             assert!(
                 last.starts_with("rehearse: hints: defaults \"t.code\"")
@@ -109,4 +109,31 @@ fn a_crafted_defaults_hint_is_refused_before_anything_runs_and_live_is_untouched
             assert!(story.live.fingerprint().unwrap().changed_from(&before).is_none(), "a rehearsal never writes live");
         }
     }
+}
+
+/// A rehearsal record whose hints hold a crafted expression (written by an older rehearse, or
+/// edited since) is refused by `--live` before anything touches live.
+#[test]
+fn live_refuses_a_rehearsal_record_whose_defaults_hint_is_not_one_expression() {
+    let story = Story::new(Engine::Sqlite).unwrap();
+    let out = story.run_with_default("'UNKNOWN'");
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let record = story.tmp.path().join("work").join("rehearsal.json");
+    let text = std::fs::read_to_string(&record).unwrap();
+    let edited = text.replace("\"'UNKNOWN'\"", "\"'x' WHERE 1 = 1; UPDATE t SET other = 'pwned'\"");
+    assert_ne!(text, edited, "the record holds the hint");
+    std::fs::write(&record, edited).unwrap();
+    let before = story.live.fingerprint().unwrap();
+    let args = [
+        OsStr::new("run"),
+        OsStr::new("--config"),
+        story.config.as_os_str(),
+        OsStr::new("--live"),
+        OsStr::new("--yes"),
+    ];
+    let out = rehearse(args, story.tmp.path());
+    assert_eq!(out.code, Some(5), "refused by a guard\n{}", out.describe());
+    let last = out.stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default();
+    assert!(last.contains("defaults \"t.code\"") && last.contains("live was not changed"), "{last}");
+    assert!(story.live.fingerprint().unwrap().changed_from(&before).is_none(), "live untouched");
 }
