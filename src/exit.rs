@@ -75,3 +75,17 @@ pub fn code_of(e: &anyhow::Error) -> i32 {
         ERROR
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_told_from_a_fault_of_the_sql() {
+        let pg = "ERROR:  could not extend file \"base/16384/16385\": No space left on device";
+        assert_eq!(resource_cause(pg), Some("the disk is full"));
+        assert_eq!(resource_cause("database or disk is full"), Some("the disk is full"));
+        assert_eq!(resource_cause("near \"TABEL\": syntax error"), None);
+        assert_eq!(resource_cause("relation \"x\" does not exist"), None);
+    }
+}

@@ -142,6 +142,12 @@ fn run_bytes_with(expr: duct::Expression, what: &str, limits: &Limits) -> anyhow
     let out = out.map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
     if out.status.success() {
         let _ = std::fs::remove_file(&log);
+        if LOG_DIR.lock().ok().is_some_and(|d| d.is_none()) {
+            // The temp folder's log folder is this process's own: leave nothing behind there.
+            if let Some(dir) = log.parent() {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
         return Ok(out.stdout);
     }
     let status = match out.status.code() {

@@ -129,10 +129,14 @@ fn a_schema_command_printing_100_mb_on_stdout_works_and_its_output_is_kept_in_a_
 /// `rehearse run` under a file size limit, as a full disk meets it: writes past `kib` KiB fail
 /// (SIGXFSZ ignored, so the write returns an error instead of killing the process).
 fn run_with_file_limit(fx: &Fixture, kib: u32) -> Output {
+    run_with_file_limit_args(fx, kib, &["--format", "json"])
+}
+
+fn run_with_file_limit_args(fx: &Fixture, kib: u32, extra: &[&str]) -> Output {
     let mut cmd = std::process::Command::new("bash");
     cmd.args(["-c", &format!("trap '' XFSZ; ulimit -f {kib}; exec \"$@\""), "_", common::BIN, "run", "--config"])
         .arg(&fx.config)
-        .args(["--format", "json"])
+        .args(extra)
         .current_dir(fx.dir())
         .env("NO_COLOR", "1");
     for (k, _) in std::env::vars_os() {
@@ -176,6 +180,35 @@ fn a_full_disk_during_the_sqlite_clone_says_so_and_names_the_file_not_not_an_err
     assert!(last.contains("cannot copy") && last.contains(&fx.workdir.display().to_string()), "{last}");
     assert!(last.contains("make room"), "{last}");
     assert!(fx.live.fingerprint().unwrap().changed_from(&before).is_none());
+}
+
+/// A full disk while `--live` takes its backup of live: the message names the disk and the file,
+/// and says what state live is in (as before, settle it with `recover`); then recover and a
+/// promotion with room both work.
+#[test]
+fn a_full_disk_during_a_sqlite_promotion_says_so_and_what_state_live_is_in() {
+    let fill = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) \
+                INSERT INTO org_office SELECT i, hex(randomblob(300)) FROM n;";
+    let live = format!("CREATE TABLE org_office (id INTEGER PRIMARY KEY, name VARCHAR(640) NOT NULL); {fill}");
+    let target = "CREATE TABLE org_office (id INTEGER PRIMARY KEY, name VARCHAR(640) NOT NULL, note TEXT);";
+    let fx = Fixture::sqlite(&live, target, None);
+    let good = fx.run_json(&[]);
+    assert_eq!(good.code, Some(0), "{}", good.describe());
+    let before = fx.live.fingerprint().unwrap();
+    let out = run_with_file_limit_args(&fx, 1024, &["--live", "--yes"]);
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    let last = last_line(&out);
+    assert!(last.contains("cannot copy") && last.contains("make room"), "the cause: {last}");
+    assert!(
+        last.contains("is exactly as before the promotion") && last.contains("rehearse recover"),
+        "the state: {last}"
+    );
+    assert!(fx.live.fingerprint().unwrap().changed_from(&before).is_none(), "live unchanged");
+    let config = fx.config.to_str().unwrap();
+    let recovered = rehearse(["recover", "--config", config], fx.dir());
+    assert_eq!(recovered.code, Some(0), "{}", recovered.describe());
+    let promoted = rehearse(["run", "--config", config, "--live", "--yes"], fx.dir());
+    assert_eq!(promoted.code, Some(0), "with room, the promotion works\n{}", promoted.describe());
 }
 
 /// psql's error is followed by DETAIL, HINT and CONTEXT lines: the last three lines alone lose it.
