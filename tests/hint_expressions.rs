@@ -114,7 +114,7 @@ fn a_crafted_defaults_hint_is_refused_before_anything_runs_and_live_is_untouched
 /// A rehearsal record whose hints hold a crafted expression (written by an older rehearse, or
 /// edited since) is refused by `--live` before anything touches live.
 #[test]
-fn live_refuses_a_rehearsal_record_whose_defaults_hint_is_not_one_expression() {
+fn live_and_bundle_refuse_a_rehearsal_record_whose_defaults_hint_is_not_one_expression() {
     let story = Story::new(Engine::Sqlite).unwrap();
     let out = story.run_with_default("'UNKNOWN'");
     assert_eq!(out.code, Some(0), "{}", out.describe());
@@ -136,4 +136,17 @@ fn live_refuses_a_rehearsal_record_whose_defaults_hint_is_not_one_expression() {
     let last = out.stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default();
     assert!(last.contains("defaults \"t.code\"") && last.contains("live was not changed"), "{last}");
     assert!(story.live.fingerprint().unwrap().changed_from(&before).is_none(), "live untouched");
+    // Nor is it sealed into a bundle for SQLite clients.
+    let out_file = story.tmp.path().join("upgrade.rhb");
+    let args = [
+        OsStr::new("bundle"),
+        OsStr::new("--config"),
+        story.config.as_os_str(),
+        OsStr::new("--out"),
+        out_file.as_os_str(),
+    ];
+    let out = rehearse(args, story.tmp.path());
+    assert_eq!(out.code, Some(5), "bundle refuses\n{}", out.describe());
+    assert!(out.stderr.contains("defaults \"t.code\""), "{}", out.describe());
+    assert!(!out_file.exists(), "no bundle written");
 }
