@@ -165,6 +165,8 @@ fn run_bytes_with(expr: duct::Expression, what: &str, limits: &Limits) -> anyhow
         if !stdout.is_empty() {
             summary = stdout;
             if let Some(p) = &limits.stdout_file {
+                // Its stderr was empty: the file to read is the one its stdout went to.
+                let _ = std::fs::remove_file(&log);
                 shown_log = p.clone();
             }
         }
