@@ -149,6 +149,10 @@ pub fn build(opts: &Options) -> anyhow::Result<Built> {
         ))
         .into());
     }
+    // A record from before hint expressions were checked (or edited since) is not shipped.
+    rec.hints
+        .check_expressions(crate::engine::Dialect::Sqlite)
+        .map_err(|e| Refused(format!("the rehearsal's {e:#}; rehearse again with it fixed, then bundle")))?;
     let script = std::fs::read(&rec.script)
         .with_context(|| format!("cannot read the rehearsed script {}", rec.script.display()))?;
     let script_sha = sha256_hex(&script);

@@ -48,6 +48,8 @@ pub struct RawSchema {
     pub sql: Option<String>,
     pub command: Option<String>,
     pub snapshot: Option<String>,
+    /// How long `command` may run, in humantime (`30m`, `1h 30m`).
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +83,9 @@ pub struct Overrides {
     /// A command run in the checkout that creates the new schema in $DATABASE_URL [env: REHEARSE_SCHEMA_COMMAND]
     #[arg(long, value_name = "CMD")]
     pub schema_command: Option<String>,
+    /// How long the schema command may run before it is stopped, e.g. 30m [env: REHEARSE_SCHEMA_TIMEOUT]
+    #[arg(long, value_name = "DURATION")]
+    pub schema_timeout: Option<String>,
     /// A schema snapshot (YAML or JSON from `rehearse snapshot`) [env: REHEARSE_SCHEMA_SNAPSHOT]
     #[arg(long, value_name = "FILE")]
     pub schema_snapshot: Option<String>,
@@ -135,12 +140,18 @@ pub struct Resolved {
     pub test_url: Option<String>,
     pub app: Option<App>,
     pub schema: SchemaSource,
+    /// `schema.timeout`: how long a schema command may run before it is killed.
+    pub schema_timeout: std::time::Duration,
     pub hints: Option<String>,
     pub sysadmin_hints: Option<PathBuf>,
     pub workdir: PathBuf,
     pub base_dir: PathBuf,
     pub samples: usize,
 }
+
+/// `schema.timeout` when not set: generous, for a framework that migrates a large schema step
+/// by step; it only stops a command that hangs.
+pub const DEFAULT_SCHEMA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// Every config key, as documented in docs/config.md (a test keeps the two in step).
 pub const KEYS: &[(&str, &str, &str)] = &[
@@ -152,6 +163,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("schema.sql", "REHEARSE_SCHEMA_SQL", "--schema-sql"),
     ("schema.command", "REHEARSE_SCHEMA_COMMAND", "--schema-command"),
     ("schema.snapshot", "REHEARSE_SCHEMA_SNAPSHOT", "--schema-snapshot"),
+    ("schema.timeout", "REHEARSE_SCHEMA_TIMEOUT", "--schema-timeout"),
     ("hints", "REHEARSE_HINTS", "--hints"),
     ("sysadmin_hints", "REHEARSE_SYSADMIN_HINTS", "--sysadmin-hints"),
     ("workdir", "REHEARSE_WORKDIR", "--workdir"),
@@ -229,6 +241,14 @@ pub fn resolve(config_file: Option<&Path>, flags: &Overrides) -> anyhow::Result<
         (None, None) => None,
     };
 
+    let schema_timeout = match pick(&flags.schema_timeout, "REHEARSE_SCHEMA_TIMEOUT", schema.timeout) {
+        None => DEFAULT_SCHEMA_TIMEOUT,
+        Some(t) => match humantime::parse_duration(&t) {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => bail!("{where_}: schema.timeout is 0: give the schema command time to run, e.g. 30m"),
+            Err(e) => bail!("{where_}: schema.timeout {t:?} is not a duration ({e}): write e.g. 30m or 1h 30m"),
+        },
+    };
     let sql = pick(&flags.schema_sql, "REHEARSE_SCHEMA_SQL", schema.sql);
     let command = pick(&flags.schema_command, "REHEARSE_SCHEMA_COMMAND", schema.command);
     let snapshot = pick(&flags.schema_snapshot, "REHEARSE_SCHEMA_SNAPSHOT", schema.snapshot);
@@ -254,6 +274,7 @@ pub fn resolve(config_file: Option<&Path>, flags: &Overrides) -> anyhow::Result<
         test_url,
         app,
         schema,
+        schema_timeout,
         hints: pick(&flags.hints, "REHEARSE_HINTS", raw.hints),
         sysadmin_hints: pick(&flags.sysadmin_hints, "REHEARSE_SYSADMIN_HINTS", raw.sysadmin_hints).map(abs),
         workdir,

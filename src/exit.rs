@@ -40,6 +40,28 @@ pub fn usage(e: anyhow::Error) -> anyhow::Error {
     anyhow::Error::new(UsageError(format!("{e:#}")))
 }
 
+/// The cause in words when an error is the machine's resources failing rather than what was asked
+/// of it (a full disk is no fault of the new code's DDL), or None.
+pub fn resource_cause(msg: &str) -> Option<&'static str> {
+    let l = msg.to_ascii_lowercase();
+    [
+        ("no space left on device", "the disk is full"),
+        ("disk is full", "the disk is full"),
+        ("could not extend file", "the disk is full"),
+        ("is full", "the disk is full"),
+        ("quota exceeded", "a disk quota is reached"),
+        ("file too large", "a file size limit is reached"),
+        ("error writing to disk", "the disk took no more (full, or a file size limit)"),
+        ("disk i/o error", "the disk failed a read or write"),
+        ("out of memory", "memory ran out"),
+        ("read-only file system", "the file system is read-only"),
+        ("too many connections", "the server has no free connection"),
+    ]
+    .iter()
+    .find(|(w, _)| l.contains(w))
+    .map(|(_, c)| *c)
+}
+
 pub fn code_of(e: &anyhow::Error) -> i32 {
     if e.chain().any(|c| c.is::<UsageError>()) {
         USAGE
@@ -51,5 +73,19 @@ pub fn code_of(e: &anyhow::Error) -> i32 {
         REHEARSAL_FAILED
     } else {
         ERROR
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_told_from_a_fault_of_the_sql() {
+        let pg = "ERROR:  could not extend file \"base/16384/16385\": No space left on device";
+        assert_eq!(resource_cause(pg), Some("the disk is full"));
+        assert_eq!(resource_cause("database or disk is full"), Some("the disk is full"));
+        assert_eq!(resource_cause("near \"TABEL\": syntax error"), None);
+        assert_eq!(resource_cause("relation \"x\" does not exist"), None);
     }
 }

@@ -32,8 +32,9 @@ pub fn private_file(path: &Path) -> anyhow::Result<()> {
 pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
-    std::io::Write::write_all(&mut tmp, contents)?;
-    tmp.as_file().sync_all()?;
+    // A full disk fails here: name the file, not only the OS's words.
+    std::io::Write::write_all(&mut tmp, contents).with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.as_file().sync_all().with_context(|| format!("cannot write {}", path.display()))?;
     tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
     private_file(path)
 }

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::engine::{Connection, Dialect};
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Hints {
@@ -142,6 +144,78 @@ impl Hints {
             Some(c) => a == &format!("{table}.{c}") || a == table,
             None => a == table,
         })
+    }
+}
+
+/// The hints whose text goes into the script as SQL (not as a quoted value): `defaults`, each
+/// pasted where a value goes (`UPDATE t SET c = <expr>`, `COALESCE(c, <expr>)`). Value maps and
+/// every name are quoted by the engine's rules, so they cannot end a statement.
+fn sql_texts(hints: &Hints) -> impl Iterator<Item = (String, &String)> {
+    hints.defaults.iter().map(|(k, v)| (format!("defaults {k:?}"), v))
+}
+
+fn not_one_expression(what: &str, expr: &str, why: &str) -> anyhow::Error {
+    let shown: String = expr.chars().take(80).collect();
+    let more = if shown.len() < expr.len() { "..." } else { "" };
+    crate::exit::usage(anyhow::anyhow!(
+        "hints: {what} is {shown:?}{more}, which is not one SQL expression: {why}; write one value or expression, such as 'UNKNOWN' or lower(name)"
+    ))
+}
+
+impl Hints {
+    /// Refuse (usage error) a hint whose SQL text is not one scalar expression, read by the rules
+    /// the script is split by: a crafted hint must never end the statement it lands in and add
+    /// statements of its own. Checked before anything runs.
+    pub fn check_expressions(&self, dialect: Dialect) -> anyhow::Result<()> {
+        for (what, expr) in sql_texts(self) {
+            crate::sqltext::one_expression(expr, dialect).map_err(|why| not_one_expression(&what, expr, &why))?;
+        }
+        Ok(())
+    }
+
+    /// The engine's own word on each hint expression: `SELECT (<expr>) FROM <table> LIMIT 0` on the
+    /// test copy, in a read-only transaction rolled back after it, so a text the lexical check let
+    /// through but the engine reads differently (a `(DELETE ... RETURNING)`) is refused too.
+    /// `source_of` gives the live table a target table's rows come from (None: a new table, whose
+    /// hint is never evaluated against rows, so only its syntax is checked). A column the engine
+    /// does not know is not this check's business: the expression runs after the script's renames,
+    /// so the rehearsal itself judges it.
+    pub fn try_expressions(
+        &self,
+        conn: &mut dyn Connection,
+        dialect: Dialect,
+        table_exists: impl Fn(&str) -> bool,
+        source_of: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<()> {
+        for (key, expr) in &self.defaults {
+            let Ok((table, _)) = split_key(key, &table_exists) else { continue };
+            let from = source_of(table).map(|t| format!(" FROM {}", dialect.quote(&t))).unwrap_or_default();
+            let select = format!("SELECT ({expr}){from} LIMIT 0");
+            let (begin, end) = match dialect {
+                Dialect::Postgres => ("BEGIN READ ONLY", "ROLLBACK"),
+                Dialect::Mysql => ("START TRANSACTION READ ONLY", "ROLLBACK"),
+                Dialect::Sqlite => ("BEGIN; PRAGMA query_only = ON", "ROLLBACK; PRAGMA query_only = OFF"),
+            };
+            conn.execute_batch(begin)?;
+            let tried = conn.query(&select);
+            conn.execute_batch(end)?;
+            if let Err(e) = tried {
+                let msg = format!("{e:#}");
+                let first = msg.lines().next().unwrap_or_default();
+                let lower = first.to_lowercase();
+                let unknown_column = (lower.contains("column") && lower.contains("does not exist"))
+                    || lower.contains("no such column")
+                    || lower.contains("unknown column");
+                if !unknown_column {
+                    return Err(not_one_expression(
+                        &format!("defaults {key:?}"),
+                        expr,
+                        &format!("the database refuses it ({first})"),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 

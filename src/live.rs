@@ -95,6 +95,10 @@ fn guards(cfg: &Resolved, opts: &Options, live: &dyn Engine) -> anyhow::Result<(
     if !rec.verified {
         return Err(Refused("the last rehearsal was not verified: rehearse again".into()).into());
     }
+    // A record from before hint expressions were checked (or edited since) is not trusted on live.
+    rec.hints
+        .check_expressions(live.dialect())
+        .map_err(|e| Refused(format!("the rehearsal's {e:#}; rehearse again with it fixed; live was not changed")))?;
     if let Some(to) = &rec.switched_to {
         return Err(Refused(format!(
             "the last rehearsal moved live onto {to} (test.url): its script is for that engine, not live's; to switch, load the new database with `rehearse copy`, then rehearse it as live and promote with --live"

@@ -44,6 +44,7 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
     fsutil::private_dir(&cfg.workdir)?;
     // Never beside a --live (or another rehearsal) in this workdir: it reads the record cleared here.
     let _workdir_lock = crate::live::workdir_lock(&cfg.workdir, std::time::Duration::from_secs(30))?;
+    crate::process::log_into(&cfg.workdir);
     record::clear(&cfg.workdir)?;
     let live = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
     // An engine switch (test.url): the test copy, the scratch database and so the script are of
@@ -73,8 +74,9 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
         None => (cfg.base_dir.clone(), None),
     };
     let hints = load_hints(cfg, &code_dir)?;
+    hints.check_expressions(dialect)?;
     say("reading the schema the new code expects");
-    let (target, records) = target::target_schema(&cfg.schema, &code_dir, home, &cfg.workdir)?;
+    let (target, records) = target::target_schema(&cfg.schema, cfg.schema_timeout, &code_dir, home, &cfg.workdir)?;
     if target.tables.is_empty() && !live_is_empty {
         // Every table of live would be dropped: far likelier a wrong path or a command that did
         // nothing than the new code's intent.
@@ -98,6 +100,15 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
     let current = conn.introspect()?;
 
     let plan = diff::diff(&current, &target, &hints).map_err(exit::usage)?;
+    hints.try_expressions(
+        conn.as_mut(),
+        dialect,
+        |t| current.table(t).is_some() || target.table(t).is_some(),
+        |t| match current.table(t) {
+            Some(_) => Some(t.to_string()),
+            None => plan.kept.get(t).map(|m| m.current.clone()),
+        },
+    )?;
     say(&format!("probing the data for {} change(s)", plan.changes.len()));
     let evidence =
         Prober { conn: conn.as_mut(), dialect, current: &current, hints: &hints, samples: cfg.samples }.probe(&plan)?;

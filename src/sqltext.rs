@@ -274,6 +274,103 @@ pub fn split(script: &str, dialect: Dialect) -> Vec<Statement> {
     out
 }
 
+/// Why `expr` (a hint's SQL text, pasted into the script where a value goes) is not one scalar
+/// expression, or Ok. It is read by the same rules `split` reads a script by, because that split
+/// decides what runs as a statement: no `;` outside quotes, no comment (it would swallow what the
+/// script writes after the value), no unclosed quote, parentheses that never close more than they
+/// opened and end balanced, no comma outside parentheses (a list, not one value), and exactly one
+/// statement once wrapped as `SELECT (<expr>)`.
+pub fn one_expression(expr: &str, dialect: Dialect) -> Result<(), String> {
+    if expr.trim().is_empty() {
+        return Err("it is empty".into());
+    }
+    let chars: Vec<char> = expr.chars().collect();
+    let mut depth = 0i32;
+    let mut i = 0;
+    let mut prev_word_char = false;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if (c == '-' && next == Some('-')) || (c == '/' && next == Some('*')) || (c == '#' && dialect == Dialect::Mysql)
+        {
+            return Err("it holds a comment, which would swallow the rest of the script's line".into());
+        }
+        let close = match c {
+            '\'' | '"' => Some(c),
+            '`' if dialect == Dialect::Mysql => Some('`'),
+            '[' if dialect == Dialect::Sqlite => Some(']'),
+            _ => None,
+        };
+        if let Some(q) = close {
+            i += 1;
+            let mut closed = false;
+            while i < chars.len() {
+                if dialect == Dialect::Mysql && q == '\'' && chars[i] == '\\' {
+                    i += 2;
+                    continue;
+                }
+                if chars[i] == q {
+                    if chars.get(i + 1) == Some(&q) && q != ']' {
+                        i += 2;
+                        continue;
+                    }
+                    closed = true;
+                    break;
+                }
+                i += 1;
+            }
+            if !closed {
+                return Err(format!("a quote ({c}) is not closed"));
+            }
+            i += 1;
+            prev_word_char = false;
+            continue;
+        }
+        if c == '$' && dialect == Dialect::Postgres && !prev_word_char {
+            let mut j = i + 1;
+            while j < chars.len() && (chars[j].is_alphanumeric() || chars[j] == '_') {
+                j += 1;
+            }
+            if j < chars.len() && chars[j] == '$' {
+                let tag: Vec<char> = chars[i..=j].to_vec();
+                let body = j + 1;
+                let end = (body..=chars.len().saturating_sub(tag.len())).find(|&k| chars[k..k + tag.len()] == tag[..]);
+                match end {
+                    Some(k) => {
+                        i = k + tag.len();
+                        prev_word_char = false;
+                        continue;
+                    }
+                    None => return Err("a dollar quote is not closed".into()),
+                }
+            }
+        }
+        match c {
+            ';' => return Err("it holds a `;`, which would end the statement and start another".into()),
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth < 0 {
+                    return Err(
+                        "a `)` closes more than the expression opened, so the rest would be SQL of its own".into()
+                    );
+                }
+            }
+            ',' if depth == 0 => return Err("it is a list (a comma outside parentheses), not one value".into()),
+            _ => {}
+        }
+        prev_word_char = c.is_alphanumeric() || c == '_';
+        i += 1;
+    }
+    if depth != 0 {
+        return Err("its parentheses are not balanced".into());
+    }
+    if split(&format!("SELECT ({expr})"), dialect).len() != 1 {
+        return Err("it reads as more than one statement".into());
+    }
+    Ok(())
+}
+
 /// What a statement does to the transaction, if anything.
 #[derive(Debug, PartialEq, Eq)]
 pub enum TxControl {
@@ -387,6 +484,32 @@ mod tests {
         assert!(g.check(&[]).unwrap_err().contains("one number"));
         assert!(g.check(&[vec![Some("1".into()), Some("2".into())]]).unwrap_err().contains("2 column(s)"));
         assert!(g.check(&one(Some("many"))).unwrap_err().contains("not a number"));
+    }
+
+    #[test]
+    fn a_hint_expression_must_be_one_scalar_expression() {
+        for ok in ["'UNKNOWN'", "lower(name)", "CURRENT_TIMESTAMP", "coalesce(a, b)", "'a;b' || '--'", "(1 + 2) * 3"] {
+            for d in [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql] {
+                assert_eq!(one_expression(ok, d), Ok(()), "{ok} on {d:?}");
+            }
+        }
+        assert_eq!(one_expression("$x$a;b$x$", Dialect::Postgres), Ok(()));
+        let bad = |e: &str, d: Dialect| one_expression(e, d).unwrap_err();
+        assert!(bad("'x'); UPDATE t SET other = 'pwned'; --", Dialect::Sqlite).contains("`)`"));
+        assert!(bad("'x' WHERE 1 = 1; UPDATE t SET other = 'pwned'", Dialect::Sqlite).contains("`;`"));
+        assert!(bad("'x' -- the rest", Dialect::Postgres).contains("comment"));
+        assert!(bad("'x' /* the rest", Dialect::Postgres).contains("comment"));
+        assert!(bad("'x' # the rest", Dialect::Mysql).contains("comment"));
+        assert!(bad("'x') FROM t UNION SELECT (1", Dialect::Sqlite).contains("`)`"));
+        assert!(bad("'x', 'y'", Dialect::Sqlite).contains("list"));
+        assert!(bad("'unclosed", Dialect::Sqlite).contains("quote"));
+        assert!(bad("$$open", Dialect::Postgres).contains("dollar"));
+        assert!(bad("(1", Dialect::Postgres).contains("balanced"));
+        assert!(bad("  ", Dialect::Postgres).contains("empty"));
+        // MySQL reads a backslash as an escape, PostgreSQL does not: the same text is one string
+        // literal there and three statements here.
+        assert_eq!(one_expression("'a\\'; DROP TABLE t; '", Dialect::Mysql), Ok(()));
+        assert!(bad("'a\\'; DROP TABLE t; '", Dialect::Postgres).contains("`;`"));
     }
 
     #[test]

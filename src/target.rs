@@ -13,6 +13,7 @@ use std::path::Path;
 /// `code_dir` is the checkout (or the config folder without `app`).
 pub fn target_schema(
     source: &SchemaSource,
+    timeout: std::time::Duration,
     code_dir: &Path,
     live: &dyn Engine,
     workdir: &Path,
@@ -36,6 +37,14 @@ pub fn target_schema(
                     conn.execute_batch(&st.sql).map_err(|e| {
                         let msg = format!("{e:#}");
                         let first = msg.lines().next().unwrap_or_default().to_string();
+                        if let Some(cause) = crate::exit::resource_cause(&msg) {
+                            return anyhow::anyhow!(
+                                "schema.sql {} line {}: {first}: {cause} where the scratch database {} is kept, which is no fault of the new code's DDL: make room and run again",
+                                path.display(),
+                                st.line,
+                                scratch.describe()
+                            );
+                        }
                         anyhow::anyhow!(
                             "schema.sql {} line {}: {first} (it must apply to an empty {} database: fix the new code's DDL)",
                             path.display(),
@@ -46,12 +55,20 @@ pub fn target_schema(
                 }
             }
             SchemaSource::Command(command) => {
-                crate::process::run(
+                // Its stdout streams to a file (a framework may print a line per migration),
+                // and a command that hangs is stopped with everything it started.
+                crate::fsutil::private_dir(workdir)?;
+                let limits = crate::process::Limits {
+                    stdout_file: Some(workdir.join("schema-command.out")),
+                    timeout: Some((timeout, "schema.timeout".to_string())),
+                };
+                crate::process::run_with(
                     duct::cmd("sh", ["-c", command.as_str()])
                         .dir(code_dir)
                         .env("DATABASE_URL", scratch.url())
                         .env("REHEARSE_SCRATCH_URL", scratch.url()),
                     &format!("schema.command {command:?}"),
+                    &limits,
                 )?;
             }
             SchemaSource::Snapshot(_) => unreachable!("handled above"),

@@ -17,7 +17,10 @@ pub struct ConfigArgs {
 impl ConfigArgs {
     pub(crate) fn resolve(&self) -> anyhow::Result<Resolved> {
         let path = super::config_path(self.config.clone());
-        config::resolve(path.as_deref(), &self.overrides).map_err(exit::usage)
+        let cfg = config::resolve(path.as_deref(), &self.overrides).map_err(exit::usage)?;
+        // pg_restore's or mysql's own words, in full, when a rollback or recover fails.
+        crate::process::log_into(&cfg.workdir);
+        Ok(cfg)
     }
 }
 

@@ -38,8 +38,11 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<i32> {
     let path = super::config_path(a.config);
     let cfg = config::resolve(path.as_deref(), &a.overrides).map_err(exit::usage)?;
+    crate::process::log_into(&cfg.workdir);
     if a.live {
-        let outcome = crate::live::promote(&crate::live::Options { cfg, script: a.script, yes: a.yes })?;
+        let state_of = cfg.clone();
+        let outcome = crate::live::promote(&crate::live::Options { cfg, script: a.script, yes: a.yes })
+            .map_err(|e| with_live_state(e, &state_of))?;
         if a.format == "json" {
             println!("{}", serde_json::to_string_pretty(&outcome)?);
         } else {
@@ -52,4 +55,19 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
     let colour = a.format == "text" && crate::report::use_colour();
     crate::report::render(&value, &a.format, colour, &mut std::io::stdout().lock())?;
     Ok(outcome.exit_code)
+}
+
+/// A `--live` error that is not already a refusal, a usage error or a failure that says what state
+/// live is in (a full disk, a child that failed, a lost server): the state of live is added, read
+/// from the promotion's journal and live itself, so the message never leaves the sysadmin guessing.
+fn with_live_state(e: anyhow::Error, cfg: &config::Resolved) -> anyhow::Error {
+    if exit::code_of(&e) != exit::ERROR {
+        return e;
+    }
+    let state = match crate::live::recover_state(cfg) {
+        Ok(Some(state)) => format!("{state}; run `rehearse recover --config ...` before anything else"),
+        Ok(None) => "live was not changed by this run".to_string(),
+        Err(_) => "the state of live could not be read: run `rehearse recover --config ...` to settle it".to_string(),
+    };
+    anyhow::anyhow!("{e:#}; {state}")
 }

@@ -172,7 +172,7 @@ impl Engine for Sqlite {
             let mut dst = rusqlite::Connection::open(&tmp)?;
             let b = rusqlite::backup::Backup::new(&src, &mut dst)?;
             b.run_to_completion(1024, std::time::Duration::from_millis(0), None)
-                .with_context(|| format!("backup of {} failed", self.path.display()))?;
+                .map_err(|e| backup_failed(e, &self.path, &tmp))?;
         }
         fsutil::private_file(&tmp)?;
         std::fs::rename(&tmp, &backup)?;
@@ -180,7 +180,8 @@ impl Engine for Sqlite {
             let _ = std::fs::remove_file(format!("{}{suffix}", copy.display()));
         }
         fsutil::write_private(&mark, format!("rehearse test copy of {}\n", self.path.display()).as_bytes())?;
-        std::fs::copy(&backup, &copy)?;
+        std::fs::copy(&backup, &copy)
+            .with_context(|| format!("cannot copy {} into the test copy {}", backup.display(), copy.display()))?;
         fsutil::private_file(&copy)?;
         Ok(Cloned { test_copy: Box::new(Sqlite::at(copy, Access::ReadWrite)), backup })
     }
@@ -335,7 +336,7 @@ impl SqlitePromotion {
             let mut dst = rusqlite::Connection::open(&partial)?;
             let b = rusqlite::backup::Backup::new(&src, &mut dst)?;
             b.run_to_completion(1024, std::time::Duration::from_millis(0), None)
-                .with_context(|| format!("backup of {} into {} failed", self.live.display(), partial.display()))?;
+                .map_err(|e| backup_failed(e, &self.live, &partial))?;
         }
         fsutil::private_file(&partial)?;
         std::fs::File::open(&partial)?.sync_all()?;
@@ -381,7 +382,7 @@ impl SqlitePromotion {
             if now != expected {
                 true
             } else {
-                match backup.step(-1)? {
+                match backup.step(-1).map_err(|e| backup_failed(e, source, &self.live))? {
                     StepResult::Done => false,
                     other => return Err(refused(format!("the final write into live did not complete ({other:?})"))),
                 }
@@ -475,6 +476,33 @@ pub fn settle_hot_journal(path: &Path) -> anyhow::Result<()> {
 
 struct SqliteConn {
     conn: rusqlite::Connection,
+}
+
+/// A failed online backup, in words. SQLite keeps a backup's error on no connection, so rusqlite's
+/// message is often "not an error": then the error code says what happened. A write that failed
+/// (a full disk, a file size limit) names the folder that must make room.
+fn backup_failed(e: rusqlite::Error, from: &Path, into: &Path) -> anyhow::Error {
+    let (cause, write) = match &e {
+        rusqlite::Error::SqliteFailure(f, msg) => {
+            let write = matches!(f.code, rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure);
+            let cause = match msg.as_deref() {
+                Some(m) if m != "not an error" => format!("{m} ({f})"),
+                _ => f.to_string(),
+            };
+            (cause, write)
+        }
+        other => (other.to_string(), false),
+    };
+    let folder = into.parent().unwrap_or(Path::new("."));
+    let room = if write {
+        format!(
+            ": the disk where {} is (or a file size limit) cannot take the copy: make room there and run again",
+            folder.display()
+        )
+    } else {
+        String::new()
+    };
+    anyhow::anyhow!("cannot copy {} into {}: {cause}{room}", from.display(), into.display())
 }
 
 fn text_of(v: ValueRef<'_>) -> Option<String> {
