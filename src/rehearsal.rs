@@ -41,7 +41,7 @@ fn say(msg: &str) {
 pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
     let cfg = &opts.cfg;
     let started_at = now();
-    fsutil::private_dir(&cfg.workdir)?;
+    crate::workdir::prepare(cfg)?;
     record::clear(&cfg.workdir)?;
     let live = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
     // An engine switch (test.url): the test copy, the scratch database and so the script are of
@@ -65,7 +65,7 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
     let (code_dir, commit) = match &cfg.app {
         Some(app) => {
             say(&format!("checking out {} into {}", app.revision, app.checkout_dir.display()));
-            let c = checkout::checkout(app)?;
+            let c = checkout::checkout(app, &cfg.workdir)?;
             (app.checkout_dir.clone(), Some(c.commit))
         }
         None => (cfg.base_dir.clone(), None),
