@@ -108,7 +108,8 @@ fn prepare_dir(dir: &Path, pending: bool) -> anyhow::Result<()> {
     if ours {
         // Renamed away first, then removed: a kill during the removal never leaves a half-removed
         // folder without its marker under the checkout's name.
-        std::fs::rename(dir, &trash).with_context(|| format!("cannot remove the earlier checkout {}", dir.display()))?;
+        std::fs::rename(dir, &trash)
+            .with_context(|| format!("cannot remove the earlier checkout {}", dir.display()))?;
         std::fs::remove_dir_all(&trash)
             .with_context(|| format!("cannot remove the earlier checkout {}", dir.display()))?;
         return Ok(());
@@ -133,7 +134,6 @@ fn trash_of(dir: &Path) -> std::path::PathBuf {
 
 /// Whether the folder holds nothing but a `.git` folder (a clone made with --no-checkout).
 fn only_git(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries.filter_map(Result::ok).all(|e| e.file_name() == ".git" && e.path().is_dir())
-    })
+    std::fs::read_dir(dir)
+        .is_ok_and(|entries| entries.filter_map(Result::ok).all(|e| e.file_name() == ".git" && e.path().is_dir()))
 }

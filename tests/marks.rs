@@ -195,9 +195,11 @@ fn every_live_command_refuses(st: &Story, config: &Path) {
         full.extend(&args[1..]);
         let out = rehearse(full, st.tmp.path());
         assert_eq!(out.code, Some(2), "{args:?} on rehearse's own test copy\n{}", out.describe());
-        let last = out.stderr.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or_default().to_string();
+        let last = out.stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default().to_string();
         assert!(
-            last.starts_with("rehearse: live.url names") && last.contains("test copy") && last.contains("point live.url"),
+            last.starts_with("rehearse: live.url names")
+                && last.contains("test copy")
+                && last.contains("point live.url"),
             "{args:?}: {last}"
         );
         assert!(!out.panicked(), "{}", out.describe());

@@ -225,7 +225,9 @@ impl Engine for Sqlite {
 
     fn made_by_rehearse(&self) -> anyhow::Result<Option<String>> {
         let mark = std::fs::read_to_string(Sqlite::mark_of(&self.path)).unwrap_or_default();
-        Ok(mark.starts_with("rehearse test copy").then(|| format!("rehearse's {}", mark.trim_end().trim_start_matches("rehearse "))))
+        Ok(mark
+            .starts_with("rehearse test copy")
+            .then(|| format!("rehearse's {}", mark.trim_end().trim_start_matches("rehearse "))))
     }
 }
 
