@@ -4,16 +4,48 @@
 use anyhow::Context;
 use std::path::Path;
 
-/// Create `dir` (and parents) and make it private to this user.
+/// Create `dir` and every missing parent, each private to this user (0700). A folder that
+/// already exists is left as it is: rehearse never changes the mode of a folder it did not
+/// create (the workdir's own rules are in `crate::workdir`).
 pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create workdir {}: check the path and its permissions", dir.display()))?;
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(p) = at.filter(|p| !p.as_os_str().is_empty()) {
+        if std::fs::symlink_metadata(p).is_ok() {
+            break;
+        }
+        missing.push(p);
+        at = p.parent();
+    }
+    for p in missing.into_iter().rev() {
+        let mut b = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        match b.create(p) {
+            Ok(()) => make_private_dir(p)?,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir() => {}
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("cannot create folder {}: check the path and its permissions", p.display())
+                })
+            }
+        }
+    }
+    if !dir.is_dir() {
+        anyhow::bail!("cannot use {} as a folder: it exists and is not a folder", dir.display());
+    }
+    Ok(())
+}
+
+/// Make a folder rehearse created (or one inside such a folder) private: 0700.
+pub fn make_private_dir(dir: &Path) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
             .with_context(|| format!("cannot make {} private (0700)", dir.display()))?;
     }
+    let _ = dir;
     Ok(())
 }
 

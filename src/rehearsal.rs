@@ -41,7 +41,7 @@ fn say(msg: &str) {
 pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
     let cfg = &opts.cfg;
     let started_at = now();
-    fsutil::private_dir(&cfg.workdir)?;
+    crate::workdir::prepare(cfg)?;
     // Never beside a --live (or another rehearsal) in this workdir: it reads the record cleared here.
     let _workdir_lock = crate::live::workdir_lock(&cfg.workdir, std::time::Duration::from_secs(30))?;
     crate::process::log_into(&cfg.workdir);
@@ -68,7 +68,7 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
     let (code_dir, commit) = match &cfg.app {
         Some(app) => {
             say(&format!("checking out {} into {}", app.revision, app.checkout_dir.display()));
-            let c = checkout::checkout(app)?;
+            let c = checkout::checkout(app, &cfg.workdir)?;
             (app.checkout_dir.clone(), Some(c.commit))
         }
         None => (cfg.base_dir.clone(), None),

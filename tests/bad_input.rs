@@ -446,6 +446,8 @@ fn cases() -> Vec<Case> {
             name: "test copy file rehearse did not make",
             setup: |fx| {
                 std::fs::create_dir_all(&fx.workdir).unwrap();
+                // Private, so the workdir itself is usable (an open one is refused first).
+                std::fs::set_permissions(&fx.workdir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
                 std::fs::write(fx.test_copy(), "someone's file").unwrap();
                 vec![]
             },

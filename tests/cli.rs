@@ -389,9 +389,9 @@ fn json_report_has_the_contract_keys() {
 fn workdir_is_private_and_so_is_everything_rehearse_writes_in_it() {
     use common::mode;
     let fx = good();
-    // A workdir that already exists, open to all: rehearse must close it.
-    std::fs::create_dir_all(&fx.workdir).unwrap();
-    std::fs::set_permissions(&fx.workdir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // The workdir does not exist yet: rehearse makes it, private. (An existing folder open to
+    // others is refused and keeps its mode: `an_existing_open_workdir_is_refused_and_keeps_its_mode`.)
+    assert!(!fx.workdir.exists());
     let out = fx.run_json(&[]);
     assert_eq!(out.code, Some(0), "{}", out.describe());
     let r = out.json().unwrap();
@@ -408,6 +408,89 @@ fn workdir_is_private_and_so_is_everything_rehearse_writes_in_it() {
             assert_eq!(mode(&p), 0o600, "{}", p.display());
         }
     }
+}
+
+/// Full mode bits, sticky and setuid included.
+fn full_mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// Regression: an existing workdir (a shared 1777 folder, a 0755 one) was chmodded to 0700.
+/// Rehearse never changes the mode of a folder it did not create: it refuses an open one with
+/// one line (exit 2), and uses an existing folder that is already private as it is.
+#[test]
+fn an_existing_open_workdir_is_refused_and_keeps_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = good();
+    for (name, m) in [("shared", 0o1777), ("open", 0o755)] {
+        let dir = fx.dir().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(m)).unwrap();
+        let mut cfg = fx.config_value();
+        cfg["workdir"] = dir.to_str().unwrap().into();
+        fx.write_config(&cfg);
+        let mode = format!("{m:04o}");
+        bad_input(&fx, &[], 2, &["workdir", dir.to_str().unwrap(), &mode, "does not exist yet"]);
+        assert_eq!(full_mode(&dir), m, "the mode of {name} was changed");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "rehearse wrote into {name}");
+    }
+    // A folder that is already private to its owner is used as it is.
+    let private = fx.dir().join("open");
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut cfg = fx.config_value();
+    cfg["workdir"] = private.to_str().unwrap().into();
+    fx.write_config(&cfg);
+    let out = fx.run_json(&[]);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(full_mode(&private), 0o700);
+    assert!(private.join("report.json").exists());
+    then_a_good_run_works(&fx);
+}
+
+/// Regression: a workdir inside the application repository left dumps of live in its working
+/// tree. It is refused with one line (exit 2) before anything is written.
+#[test]
+fn a_workdir_inside_the_app_repository_is_refused() {
+    let fx = good();
+    for workdir in [fx.repo.join("rehearse-work"), fx.repo.clone()] {
+        let mut cfg = fx.config_value();
+        cfg["workdir"] = workdir.to_str().unwrap().into();
+        fx.write_config(&cfg);
+        bad_input(&fx, &[], 2, &["workdir", "inside the application repository", fx.repo.to_str().unwrap()]);
+        assert!(!fx.repo.join("rehearse-work").exists(), "a workdir was made in the repository");
+        assert_eq!(git(&fx.repo, &["status", "--porcelain", "--ignored"]).unwrap(), "", "the working tree changed");
+    }
+    then_a_good_run_works(&fx);
+}
+
+/// Regression: live's own folder given as workdir was chmodded to 0700 (locking the application
+/// out of it) and filled with test copies beside live. It is refused (exit 2), and so is a folder
+/// that contains live deeper down; the folder keeps its mode.
+#[test]
+fn a_workdir_that_is_lives_own_folder_or_contains_it_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = good();
+    let folder = fx.dir().to_path_buf();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let before: Vec<_> = std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let mut cfg = fx.config_value();
+    cfg["workdir"] = folder.to_str().unwrap().into();
+    fx.write_config(&cfg);
+    bad_input(&fx, &[], 2, &["workdir", "is live's own folder"]);
+    assert_eq!(full_mode(&folder), 0o755, "live's folder changed mode");
+    // Deeper: live in a sub-folder of the workdir.
+    let sub = folder.join("srv");
+    std::fs::create_dir(&sub).unwrap();
+    let live = sub.join("app.db");
+    std::fs::copy(fx.live.path.as_ref().unwrap(), &live).unwrap();
+    cfg["live"]["url"] = format!("sqlite://{}", live.display()).into();
+    fx.write_config(&cfg);
+    bad_input(&fx, &[], 2, &["workdir", "contains live"]);
+    std::fs::remove_dir_all(&sub).unwrap();
+    let after: Vec<_> = std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(before, after, "rehearse wrote into live's folder");
+    then_a_good_run_works(&fx);
 }
 
 /// The demo's live database, built the way the demo builds it (same SQL, same SQLite, same

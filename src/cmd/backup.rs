@@ -35,7 +35,7 @@ impl Drop for Partial {
 }
 
 pub fn run(a: Args) -> anyhow::Result<i32> {
-    let cfg = a.common.resolve()?;
+    let cfg = a.common.resolve_live()?;
     let file = absolute(&a.sqlite)?;
     if file.exists() {
         return Err(Refused(format!(

@@ -36,6 +36,7 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<i32> {
     let path = super::config_path(a.config);
     let cfg = config::resolve(path.as_deref(), &a.overrides).map_err(exit::usage)?;
+    crate::marks::refuse_own_object_as_live(&cfg)?;
     crate::process::log_into(&cfg.workdir);
     let code = match (a.code, a.code_rev) {
         (Some(dir), _) => CodeSource::Folder(dir),

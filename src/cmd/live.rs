@@ -22,6 +22,14 @@ impl ConfigArgs {
         crate::process::log_into(&cfg.workdir);
         Ok(cfg)
     }
+
+    /// `resolve`, for a command that uses live: a live.url naming rehearse's own test copy is
+    /// refused here.
+    pub(crate) fn resolve_live(&self) -> anyhow::Result<Resolved> {
+        let cfg = self.resolve()?;
+        crate::marks::refuse_own_object_as_live(&cfg)?;
+        Ok(cfg)
+    }
 }
 
 #[derive(clap::Args)]
@@ -54,7 +62,7 @@ pub struct RecoverArgs {
 }
 
 pub fn history(a: HistoryArgs) -> anyhow::Result<i32> {
-    let rows = crate::live::history(&a.common.resolve()?)?;
+    let rows = crate::live::history(&a.common.resolve_live()?)?;
     if rows.is_empty() {
         println!("no promotion recorded in live yet");
     }
@@ -78,11 +86,11 @@ pub fn rollback(a: RollbackArgs) -> anyhow::Result<i32> {
     if !a.live {
         return Err(exit::UsageError("rollback writes to live: say so with --live".into()).into());
     }
-    println!("{}", crate::live::rollback(&a.common.resolve()?, a.yes)?);
+    println!("{}", crate::live::rollback(&a.common.resolve_live()?, a.yes)?);
     Ok(exit::OK)
 }
 
 pub fn recover(a: RecoverArgs) -> anyhow::Result<i32> {
-    println!("{}", crate::live::recover(&a.common.resolve()?)?);
+    println!("{}", crate::live::recover(&a.common.resolve_live()?)?);
     Ok(exit::OK)
 }

@@ -142,6 +142,12 @@ pub trait Engine {
     fn hold_off_promotions(&self) -> anyhow::Result<Box<dyn std::any::Any>> {
         Ok(Box::new(()))
     }
+    /// Whether this database (named as live) is one rehearse made itself (its test copy or a
+    /// scratch database), told by rehearse's own mark, never by the name: Some(what it is).
+    /// Only reads. Default: no engine mark to look for.
+    fn made_by_rehearse(&self) -> anyhow::Result<Option<String>> {
+        Ok(None)
+    }
     fn restore_test_copy(&self, backup: &Path) -> anyhow::Result<()> {
         let _ = backup;
         anyhow::bail!("{} rolls a failed script back in its transaction; there is nothing to restore", self.describe())

@@ -876,6 +876,25 @@ impl Engine for Mysql {
         Ok(())
     }
 
+    fn made_by_rehearse(&self) -> anyhow::Result<Option<String>> {
+        let mut conn = MysqlConn::open(&self.params, Some(&self.database), Access::ReadOnly)?;
+        // No marker table: rehearse never made a database on this server.
+        let Ok(rows) = conn.rows(&format!(
+            "SELECT `role`, `live_db` FROM {}.`copies` WHERE `db_name` = {}",
+            Q.quote(META_DB),
+            Q.literal(&self.database)
+        )) else {
+            return Ok(None);
+        };
+        let Some(r) = rows.into_iter().next() else { return Ok(None) };
+        let (role, of) = (r[0].clone().unwrap_or_default(), r[1].clone().unwrap_or_default());
+        Ok(match role.as_str() {
+            "test_copy" => Some(format!("the test copy rehearse made of {of} (marked in {META_DB}.copies)")),
+            "scratch" => Some(format!("the scratch database rehearse made for {of} (marked in {META_DB}.copies)")),
+            _ => None,
+        })
+    }
+
     fn promotion(&self, _workdir: &Path) -> anyhow::Result<Box<dyn Promotion>> {
         if self.role != Role::Live {
             bail!("{} is not a live database", self.describe());

@@ -18,7 +18,7 @@ use super::{Access, Cloned, Connection, Dialect, Engine, Promotion, Row, Stateme
 use crate::exit::Refused;
 use crate::schema::{self, Family, Schema};
 use crate::sqltext::Statement;
-use crate::{fsutil, process};
+use crate::{fsutil, marks, process};
 use anyhow::{bail, Context};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -147,28 +147,76 @@ impl Postgres {
 
     /// `<db>upgradetest`, new and empty, marked as still being filled: an earlier one rehearse
     /// made is dropped first, one it did not make is refused.
-    fn create_test_copy(&self, admin: &PgConn, create_options: &str) -> anyhow::Result<Postgres> {
+    fn create_test_copy(&self, admin: &PgConn, create_options: &str, workdir: &Path) -> anyhow::Result<Postgres> {
         let live_name = self.params.dbname.clone();
         let copy_name = self.test_copy_name()?;
         say(&format!("creating the test copy {copy_name}"));
-        self.create_marked(admin, &copy_name, COPY_MARK, INCOMPLETE, create_options)?;
+        self.create_marked(admin, &copy_name, COPY_MARK, INCOMPLETE, create_options, workdir)?;
         Ok(self.sibling(&copy_name, Role::TestCopy { live: live_name }))
     }
 
     /// A new empty database `name` commented `<mark><live><suffix>`: one of that name rehearse
-    /// made (same mark) is dropped first, one it did not make is refused.
-    fn create_marked(&self, admin: &PgConn, name: &str, mark: &str, suffix: &str, options: &str) -> anyhow::Result<()> {
+    /// made (same mark) is dropped first, one it did not make is refused. CREATE DATABASE cannot
+    /// share a transaction with its COMMENT, so the name goes into the workdir's intent ledger
+    /// first: a kill between the two leaves a database the next run knows as its own.
+    fn create_marked(
+        &self,
+        admin: &PgConn,
+        name: &str,
+        mark: &str,
+        suffix: &str,
+        options: &str,
+        workdir: &Path,
+    ) -> anyhow::Result<()> {
         let live_name = &self.params.dbname;
-        if let Existing::Unmarked(comment) = admin.existing(name, mark)? {
-            return Err(refused_unmarked(name, &comment, &self.params));
-        }
+        self.check_replaceable(admin, name, mark, workdir)?;
         admin.drop_marked(name, live_name, mark)?;
         let q = Dialect::Postgres.quote(name);
-        admin.exec(&format!("CREATE DATABASE {q} TEMPLATE template0{options}"))?;
+        let intent = marks::intend(workdir, &self.ledger_key(name))?;
+        if let Err(e) = admin.exec(&format!("CREATE DATABASE {q} TEMPLATE template0{options}")) {
+            if admin.existing(name, mark).is_ok_and(|x| x == Existing::Absent) {
+                intent.abandon();
+            }
+            return Err(e);
+        }
         admin.exec(&format!(
             "COMMENT ON DATABASE {q} IS {}",
             Dialect::Postgres.literal(&format!("{mark}{live_name}{suffix}"))
-        ))
+        ))?;
+        intent.done()
+    }
+
+    /// The name of database `name` on this server in the intent ledger.
+    fn ledger_key(&self, name: &str) -> String {
+        format!("postgres {} {name}", self.params.host_port())
+    }
+
+    /// Fine when `name` does not exist or carries `mark`. An unmarked one is refused, unless the
+    /// workdir's intent ledger says a killed run was making it and it is still empty (nothing is
+    /// put into it before its mark): then it is ours, and gets its mark now so it can be dropped.
+    fn check_replaceable(&self, admin: &PgConn, name: &str, mark: &str, workdir: &Path) -> anyhow::Result<()> {
+        let Existing::Unmarked(comment) = admin.existing(name, mark)? else { return Ok(()) };
+        let key = self.ledger_key(name);
+        if comment.is_empty() && marks::pending(workdir, &key) && self.is_empty_database(name) {
+            say(&format!("{name} was left unmarked by an interrupted run of rehearse: replacing it"));
+            return admin.exec(&format!(
+                "COMMENT ON DATABASE {} IS {}",
+                Dialect::Postgres.quote(name),
+                Dialect::Postgres.literal(&format!("{mark}{}{INCOMPLETE}", self.params.dbname))
+            ));
+        }
+        Err(refused_unmarked(name, &comment, &self.params))
+    }
+
+    /// Whether database `name` holds no object outside the system schemas (as CREATE DATABASE
+    /// from template0 leaves it). False when it cannot be read.
+    fn is_empty_database(&self, name: &str) -> bool {
+        let Ok(conn) = PgConn::connect(&self.params.with_dbname(name), Access::ReadOnly) else { return false };
+        conn.scalar(
+            "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'",
+        )
+        .is_ok_and(|n| n.as_deref() == Some("0"))
     }
 
     fn sibling(&self, dbname: &str, role: Role) -> Postgres {
@@ -221,11 +269,9 @@ impl Engine for Postgres {
 
         let admin = self.admin()?;
         // Refuse before the (long) dump: a database rehearse did not make keeps its name.
-        if let Existing::Unmarked(comment) = admin.existing(&copy_name, COPY_MARK)? {
-            return Err(refused_unmarked(&copy_name, &comment, &self.params));
-        }
+        self.check_replaceable(&admin, &copy_name, COPY_MARK, workdir)?;
         let backup = dump_live(&tools, &self.params, workdir, &format!("{}.dump.d", file_stem(&live_name)))?;
-        let copy = self.create_test_copy(&admin, &create_options)?;
+        let copy = self.create_test_copy(&admin, &create_options, workdir)?;
         restore(&tools, &copy.params, &backup)?;
         let q = Dialect::Postgres.quote(&copy_name);
         admin.exec(&format!(
@@ -235,13 +281,13 @@ impl Engine for Postgres {
         Ok(Cloned { test_copy: Box::new(copy), backup })
     }
 
-    fn empty_test_copy(&self, _workdir: &Path) -> anyhow::Result<Box<dyn Engine>> {
+    fn empty_test_copy(&self, workdir: &Path) -> anyhow::Result<Box<dyn Engine>> {
         let live = PgConn::connect(&self.params, Access::ReadOnly)?;
         let create_options = live.create_options()?;
         live.ensure_createdb(&self.params)?;
         drop(live);
         let admin = self.admin()?;
-        let copy = self.create_test_copy(&admin, &create_options)?;
+        let copy = self.create_test_copy(&admin, &create_options, workdir)?;
         admin.exec(&format!(
             "COMMENT ON DATABASE {} IS {}",
             Dialect::Postgres.quote(&copy.params.dbname),
@@ -250,12 +296,12 @@ impl Engine for Postgres {
         Ok(Box::new(copy))
     }
 
-    fn scratch(&self, _workdir: &Path) -> anyhow::Result<Box<dyn Engine>> {
+    fn scratch(&self, workdir: &Path) -> anyhow::Result<Box<dyn Engine>> {
         let live_name = self.params.dbname.clone();
         let name = self.scratch_name()?;
         let admin = self.admin()?;
         admin.ensure_createdb(&self.params)?;
-        self.create_marked(&admin, &name, SCRATCH_MARK, "", "")?;
+        self.create_marked(&admin, &name, SCRATCH_MARK, "", "", workdir)?;
         Ok(Box::new(self.sibling(&name, Role::Scratch { live: live_name })))
     }
 
@@ -264,6 +310,21 @@ impl Engine for Postgres {
             bail!("{} is not a scratch database: refusing to drop it", self.describe());
         };
         self.admin()?.drop_marked(&self.params.dbname, live, SCRATCH_MARK)
+    }
+
+    fn made_by_rehearse(&self) -> anyhow::Result<Option<String>> {
+        let conn = PgConn::connect(&self.params, Access::ReadOnly)?;
+        let comment = conn
+            .scalar(
+                "SELECT pg_catalog.shobj_description(oid, 'pg_database') FROM pg_catalog.pg_database \
+                 WHERE datname = pg_catalog.current_database()",
+            )?
+            .unwrap_or_default();
+        Ok(if let Some(of) = comment.strip_prefix(COPY_MARK) {
+            Some(format!("the test copy rehearse made of {}", of.trim_end_matches(INCOMPLETE)))
+        } else {
+            comment.strip_prefix(SCRATCH_MARK).map(|of| format!("the scratch database rehearse made for {of}"))
+        })
     }
 
     fn promotion(&self, _workdir: &Path) -> anyhow::Result<Box<dyn Promotion>> {
@@ -1268,8 +1329,9 @@ fn dump_live(tools: &Tools, params: &Params, workdir: &Path, name: &str) -> anyh
     Ok(dir)
 }
 
+/// pg_dump's folder and everything in it (all made by this run) private.
 fn private_tree(dir: &Path) -> anyhow::Result<()> {
-    fsutil::private_dir(dir)?;
+    fsutil::make_private_dir(dir)?;
     for entry in std::fs::read_dir(dir)? {
         let p = entry?.path();
         if p.is_dir() {

@@ -116,11 +116,16 @@ impl Sqlite {
 }
 
 impl Sqlite {
+    /// The hidden file beside a test copy that marks it as rehearse's: `.<file>.rehearse`.
+    fn mark_of(copy: &Path) -> PathBuf {
+        copy.with_file_name(format!(".{}.rehearse", copy.file_name().unwrap_or_default().to_string_lossy()))
+    }
+
     /// The marker file beside the test copy; refuses when a file of the test copy's name exists
     /// that rehearse did not make (it is someone's: never replace it).
     fn replaceable_test_copy(&self, workdir: &Path) -> anyhow::Result<PathBuf> {
         let copy = self.test_copy_path(workdir);
-        let mark = copy.with_file_name(format!(".{}.rehearse", copy.file_name().unwrap_or_default().to_string_lossy()));
+        let mark = Sqlite::mark_of(&copy);
         if copy.exists() && !mark.exists() {
             return Err(crate::exit::Refused(format!(
                 "{} exists but was not made by rehearse: move it away or choose another workdir",
@@ -225,6 +230,13 @@ impl Engine for Sqlite {
 
     fn promotion(&self, workdir: &Path) -> anyhow::Result<Box<dyn Promotion>> {
         Ok(Box::new(SqlitePromotion::start(&self.path, workdir)?))
+    }
+
+    fn made_by_rehearse(&self) -> anyhow::Result<Option<String>> {
+        let mark = std::fs::read_to_string(Sqlite::mark_of(&self.path)).unwrap_or_default();
+        Ok(mark
+            .starts_with("rehearse test copy")
+            .then(|| format!("rehearse's {}", mark.trim_end().trim_start_matches("rehearse "))))
     }
 }
 
