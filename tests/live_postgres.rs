@@ -48,25 +48,36 @@ fn dump(s: &Server, db: &str) -> String {
 }
 
 fn setup(s: &Server, dir: &Path, db: &str) -> std::path::PathBuf {
-    s.drop_database(&format!("{db}upgradetest")).unwrap();
-    s.drop_database(db).unwrap();
-    s.create_database(db).unwrap();
-    s.execute(
-        Some(db),
+    setup_app(
+        s,
+        dir,
+        db,
         "CREATE TABLE office (id INTEGER PRIMARY KEY, name VARCHAR(64) NOT NULL);
          CREATE TABLE staff (id INTEGER PRIMARY KEY, office_id INTEGER REFERENCES office (id), name VARCHAR(64));
          INSERT INTO office VALUES (1, 'HQ'), (2, 'Field'), (3, 'Depot');
          INSERT INTO staff VALUES (1, 1, 'Ada'), (2, 2, 'Alan'), (3, 3, 'Grace');",
-    )
-    .unwrap();
-    make_app_repo(
-        &dir.join("repo"),
         "CREATE TABLE office (id INTEGER PRIMARY KEY, name VARCHAR(64) NOT NULL, code VARCHAR(16) NOT NULL);
          CREATE TABLE staff (id INTEGER PRIMARY KEY, office_id INTEGER REFERENCES office (id), name VARCHAR(64));
          CREATE TABLE office_note (id INTEGER PRIMARY KEY, office_id INTEGER NOT NULL, note TEXT);",
         Some("defaults: { office.code: \"'O-' || id\" }\n"),
     )
-    .unwrap();
+}
+
+/// A fresh live `db` holding `live_sql`, a repo whose tag v2 has `schema_sql` (and `hints`), and
+/// the config that rehearses one onto the other with workdir `work`.
+fn setup_app(
+    s: &Server,
+    dir: &Path,
+    db: &str,
+    live_sql: &str,
+    schema_sql: &str,
+    hints: Option<&str>,
+) -> std::path::PathBuf {
+    s.drop_database(&format!("{db}upgradetest")).unwrap();
+    s.drop_database(db).unwrap();
+    s.create_database(db).unwrap();
+    s.execute(Some(db), live_sql).unwrap();
+    make_app_repo(&dir.join("repo"), schema_sql, hints).unwrap();
     let cfg = dir.join("upgrade.yaml");
     std::fs::write(
         &cfg,
@@ -269,5 +280,110 @@ fn a_type_change_promotes_on_postgres() {
     let o = run(&cfg, &["run", "--live", "--yes"]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(sql(&s, &db, "SELECT pg_typeof(min(hired))::text, min(hired)::text FROM staff"), "date|2024-01-01");
+    cleanup(&s, &db);
+}
+
+/// Regression: `rollback --live` failed when the promotion added a foreign key to an existing key
+/// (pg_restore --clean could not drop the referenced key), and before failing it had dropped,
+/// outside any transaction, pre-existing tables whose names hold spaces, quotes or comment
+/// markers (it split `pg_restore --list` on spaces). Now live comes back exactly as dumped.
+#[test]
+fn rollback_after_a_new_foreign_key_to_an_existing_key_restores_hostile_names_exactly() {
+    let Some(s) = server_for(Engine::Postgres) else { return };
+    let db = format!("rbfkpg_{}", std::process::id());
+    let d = tempfile::tempdir().unwrap();
+    let hostile = [r#""my table""#, r#""it's ""quoted""""#, r#""a -- b""#, r#""c /* d""#];
+    let tables = |with_fk: bool| -> String {
+        hostile
+            .iter()
+            .map(|t| {
+                let fk = if with_fk { " REFERENCES office (id)" } else { "" };
+                format!("CREATE TABLE {t} (id INTEGER PRIMARY KEY, office_id INTEGER{fk}, note TEXT);\n")
+            })
+            .collect()
+    };
+    let rows: String =
+        hostile.iter().map(|t| format!("INSERT INTO {t} VALUES (1, 1, 'kept'), (2, 2, 'too');\n")).collect();
+    let cfg = setup_app(
+        &s,
+        d.path(),
+        &db,
+        &format!(
+            "CREATE TABLE office (id INTEGER PRIMARY KEY, name VARCHAR(64) NOT NULL);
+             CREATE TABLE staff (id INTEGER PRIMARY KEY, office_id INTEGER);
+             INSERT INTO office VALUES (1, 'HQ'), (2, 'Field');
+             INSERT INTO staff VALUES (1, 1), (2, 2);\n{}{rows}",
+            tables(false)
+        ),
+        // staff and every hostile table gain a foreign key to office's existing key, and a new
+        // table references it too.
+        &format!(
+            "CREATE TABLE office (id INTEGER PRIMARY KEY, name VARCHAR(64) NOT NULL);
+             CREATE TABLE staff (id INTEGER PRIMARY KEY, office_id INTEGER REFERENCES office (id));
+             CREATE TABLE office_note (id INTEGER PRIMARY KEY, office_id INTEGER REFERENCES office (id), note TEXT);\n{}",
+            tables(true)
+        ),
+        Some("{}\n"),
+    );
+    let o = run(&cfg, &["run"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let before = dump(&s, &db);
+    let o = run(&cfg, &["run", "--live", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        sql(&s, &db, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND confrelid = 'office'::regclass"),
+        "6",
+        "the promotion added the foreign keys"
+    );
+    let o = run(&cfg, &["rollback", "--live", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(dump(&s, &db), before, "live is exactly its pre-promotion dump, hostile names and rows included");
+    for t in hostile {
+        assert_eq!(sql(&s, &db, &format!("SELECT string_agg(note, ',' ORDER BY id) FROM {t}")), "kept,too", "{t}");
+    }
+    cleanup(&s, &db);
+}
+
+/// A rollback that fails half-way (here: a view someone made on a restored table blocks its
+/// drop) changes nothing: the drops of what the promotion created are rolled back with it.
+#[test]
+fn a_rollback_that_fails_half_way_leaves_live_as_the_promotion_left_it() {
+    let Some(s) = server_for(Engine::Postgres) else { return };
+    let db = format!("rbfailpg_{}", std::process::id());
+    let d = tempfile::tempdir().unwrap();
+    let cfg = setup(&s, d.path(), &db);
+    assert_eq!(run(&cfg, &["run"]).status.code(), Some(0));
+    let o = run(&cfg, &["run", "--live", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    // A table the promotion did not create, that appeared since: the fingerprint does not model
+    // it, and it holds data the rollback must not lose.
+    s.execute(
+        Some(&db),
+        r#"CREATE SCHEMA keep; CREATE TABLE keep."later table" (id int); INSERT INTO keep."later table" VALUES (7);
+           CREATE FUNCTION keep.f() RETURNS int LANGUAGE sql AS 'SELECT 1';
+           CREATE VIEW keep.office_codes AS SELECT id, code FROM public.office"#,
+    )
+    .unwrap();
+    let upgraded = dump(&s, &db);
+    let o = run(&cfg, &["rollback", "--live", "--yes"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("unchanged"), "the message says what state live is in: {err}");
+    assert_eq!(dump(&s, &db), upgraded, "a failed rollback changes nothing: {err}");
+    // Without the view in its way the rollback goes through, and the later table is kept.
+    s.execute(Some(&db), "DROP VIEW keep.office_codes").unwrap();
+    let o = run(&cfg, &["rollback", "--live", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        sql(&s, &db, r#"SELECT id FROM keep."later table""#),
+        "7",
+        "a table the promotion did not create is kept"
+    );
     cleanup(&s, &db);
 }
