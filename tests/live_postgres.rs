@@ -387,3 +387,59 @@ fn a_rollback_that_fails_half_way_leaves_live_as_the_promotion_left_it() {
     );
     cleanup(&s, &db);
 }
+
+/// Regression: before PostgreSQL 16 the read-only re-probe of live cannot test a cast, and that
+/// unknown was judged "every value converts", so `--live` refused a correctly rehearsed
+/// text-to-numeric change (whose rehearsal found values to clean up) as "the data has drifted".
+/// An unmeasured figure is never a verdict change: it promotes, saying what was not re-checked.
+#[test]
+fn a_rehearsed_text_to_numeric_change_with_values_to_clean_promotes_on_postgres_15() {
+    let Some(s) = server_for(Engine::Postgres) else { return };
+    let db = format!("numpg_{}", std::process::id());
+    let d = tempfile::tempdir().unwrap();
+    let cfg = setup_app(
+        &s,
+        d.path(),
+        &db,
+        "CREATE TABLE staff (id INTEGER PRIMARY KEY, salary TEXT, hired TEXT);
+         INSERT INTO staff VALUES (1, '100.50', '2024-01-01'), (2, ' 200 ', '2024-02-01'), (3, 'n/a', 'soon');",
+        "CREATE TABLE staff (id INTEGER PRIMARY KEY, salary NUMERIC(10,2), hired DATE);",
+        Some("{}\n"),
+    );
+    let o = run(&cfg, &["run"]);
+    assert_eq!(o.status.code(), Some(3), "the values to clean need a human: {}", String::from_utf8_lossy(&o.stdout));
+    // The sysadmin's edit: the drafted UPDATEs, with the values the report listed.
+    let script = std::fs::read_to_string(d.path().join("work/migration.sql")).unwrap();
+    let edited: String = script
+        .lines()
+        .filter(|l| !l.starts_with("-- TODO(rehearse):"))
+        .map(|l| match l.strip_prefix("-- UPDATE ") {
+            Some(rest) if rest.contains("\"salary\"") => {
+                format!("UPDATE {}", rest.replace("<values from the report>", "'n/a'"))
+            }
+            Some(rest) => format!("UPDATE {}", rest.replace("<values from the report>", "'soon'")),
+            None => l.to_string(),
+        })
+        .map(|l| l + "\n")
+        .collect();
+    assert_eq!(edited.matches("\nUPDATE ").count(), 2, "{script}");
+    let path = d.path().join("edited.sql");
+    std::fs::write(&path, edited).unwrap();
+    let o = run(&cfg, &["run", "--script", path.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = run(&cfg, &["run", "--live", "--yes", "--script", path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("not re-counted on live"), "the note says what was not re-checked: {err}");
+    assert_eq!(
+        sql(&s, &db, "SELECT string_agg(coalesce(salary::text, '-') || '/' || coalesce(hired::text, '-'), ' ' ORDER BY id) FROM staff"),
+        "100.50/2024-01-01 200.00/2024-02-01 -/-"
+    );
+    cleanup(&s, &db);
+}

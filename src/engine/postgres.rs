@@ -882,10 +882,15 @@ impl Connection for PgConn {
         }
         if self.read_only {
             // Live before PostgreSQL 16 (the drift check of --live): the helper cannot be created
-            // in a read-only session, so this cast is not re-probed there. The promotion stays
-            // safe: the script runs in one transaction, verified before COMMIT, and a value that
-            // no longer converts fails it and rolls everything back.
-            return Ok(None);
+            // in a read-only session, so this cast cannot be re-probed there. Unknown, which is
+            // not "every value converts": the drift check leaves this figure out. The promotion
+            // stays safe: the script runs in one transaction, verified before COMMIT, and a value
+            // that no longer converts fails it and rolls everything back.
+            return Err(crate::probe::Unmeasurable(format!(
+                "PostgreSQL {} cannot test a cast from {from_type} to {to_type} in a read-only session (16 can)",
+                self.version
+            ))
+            .into());
         }
         self.ensure_castable_helper()?;
         Ok(Some(format!("pg_temp.rehearse_castable(({expr})::text, {}, {})", lit(from_type), lit(to_type))))
