@@ -443,3 +443,53 @@ fn a_rehearsed_text_to_numeric_change_with_values_to_clean_promotes_on_postgres_
     );
     cleanup(&s, &db);
 }
+
+/// The advisory lock key rehearse's promotions of database `db` take (postgres.rs
+/// `advisory_key`), computed by the server.
+fn promotion_key_sql(db: &str) -> String {
+    format!("('x' || substr(encode(sha256(convert_to('rehearse:{db}', 'UTF8')), 'hex'), 1, 16))::bit(64)::bigint")
+}
+
+/// Regression: a rehearsal started while `--live` ran cloned a half-migrated live and passed.
+/// While a promotion holds its lock (here a session holding the same advisory lock exclusively,
+/// as `--live` does for its whole run), a rehearsal waits, then refuses with exit 5 and leaves
+/// live alone; once the lock is released the rehearsal passes.
+#[test]
+fn a_rehearsal_waits_for_a_running_promotion_then_refuses_and_passes_once_it_is_done() {
+    let Some(s) = server_for(Engine::Postgres) else { return };
+    let db = format!("holdpg_{}", std::process::id());
+    let d = tempfile::tempdir().unwrap();
+    let cfg = setup(&s, d.path(), &db);
+    let old = dump(&s, &db);
+    let mut holder = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
+        .arg(s.url_of(&db))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = holder.stdin.take().unwrap();
+    use std::io::Write;
+    writeln!(stdin, "SELECT pg_advisory_lock({});", promotion_key_sql(&db)).unwrap();
+    stdin.flush().unwrap();
+    // Wait until the lock is really held (not a timing guess: the catalog says so).
+    let held = format!(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND mode = 'ExclusiveLock' \
+         AND ((classid::bigint << 32) | objid::bigint) = {}",
+        promotion_key_sql(&db)
+    );
+    while sql(&s, &db, &held) != "1" {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let o = run(&cfg, &["run"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(5), "{err}");
+    assert!(err.contains("waiting for it to finish") && err.contains("rehearse once it has finished"), "{err}");
+    assert!(!d.path().join("work/rehearsal.json").exists(), "no passed rehearsal is recorded");
+    assert_eq!(dump(&s, &db), old, "live is unchanged");
+    drop(stdin);
+    holder.wait().unwrap();
+    let o = run(&cfg, &["run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    cleanup(&s, &db);
+}

@@ -288,7 +288,40 @@ impl Engine for Postgres {
         }
         Ok(Box::new(PgPromotion { live: self.sibling(&self.params.dbname, Role::Live), lock, key }))
     }
+
+    /// A read-only session on live holding the promotions' advisory lock in shared mode: a
+    /// `--live` (which takes it exclusively for its whole run, from any workdir) is waited for,
+    /// and none can start until the session is dropped. Taking an advisory lock writes nothing.
+    fn hold_off_promotions(&self) -> anyhow::Result<Box<dyn std::any::Any>> {
+        if self.role != Role::Live {
+            return Ok(Box::new(()));
+        }
+        let session = PgConn::connect(&self.params, Access::ReadOnly)?;
+        let key = advisory_key(&self.params.dbname);
+        let deadline = Instant::now() + PROMOTION_WAIT;
+        let mut said = false;
+        while session.scalar(&format!("SELECT pg_catalog.pg_try_advisory_lock_shared({key})"))?.as_deref() != Some("t")
+        {
+            if Instant::now() >= deadline {
+                return Err(Refused(format!(
+                    "a rehearse --live is promoting {} and still ran after {} s: rehearse once it has finished (nothing was done)",
+                    self.describe(),
+                    PROMOTION_WAIT.as_secs()
+                ))
+                .into());
+            }
+            if !said {
+                say(&format!("a rehearse --live is promoting {}: waiting for it to finish", self.describe()));
+                said = true;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        Ok(Box::new(session))
+    }
 }
+
+/// How long a rehearsal waits for a promotion of its live database to finish before refusing.
+const PROMOTION_WAIT: Duration = Duration::from_secs(30);
 
 /// The session advisory lock key of promotions to database `name`: stable across versions.
 fn advisory_key(name: &str) -> i64 {
