@@ -493,3 +493,151 @@ fn a_rehearsal_waits_for_a_running_promotion_then_refuses_and_passes_once_it_is_
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     cleanup(&s, &db);
 }
+
+/// What a `CommitCutter` does to the first bare COMMIT a client sends once armed.
+#[derive(Clone, Copy, PartialEq)]
+enum Cut {
+    /// Forward it, then cut both directions before the server's answer reaches the client.
+    AfterCommit,
+    /// Cut both directions without forwarding it: the server never sees it.
+    InsteadOfCommit,
+}
+
+/// A TCP proxy on 127.0.0.1 in front of a PostgreSQL server: it forwards every connection, and
+/// once armed it cuts the one connection on which the client sends `COMMIT` (the simple-query
+/// message `Q` holding exactly `COMMIT`), the way a network failure at that moment would.
+struct CommitCutter {
+    port: u16,
+    armed: std::sync::Arc<std::sync::Mutex<Option<Cut>>>,
+    cuts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CommitCutter {
+    fn start(upstream: (String, u16)) -> CommitCutter {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let armed: Arc<Mutex<Option<Cut>>> = Arc::new(Mutex::new(None));
+        let cuts = Arc::new(AtomicUsize::new(0));
+        let (a, c) = (armed.clone(), cuts.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let Ok(server) = std::net::TcpStream::connect((upstream.0.as_str(), upstream.1)) else { continue };
+                let dead = Arc::new(AtomicBool::new(false));
+                let (armed, cuts) = (a.clone(), c.clone());
+                let (mut from_client, mut to_server) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let dead_up = dead.clone();
+                std::thread::spawn(move || {
+                    use std::io::{Read, Write};
+                    const COMMIT: &[u8] = b"Q\0\0\0\x0bCOMMIT\0";
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match from_client.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let chunk = &buf[..n];
+                        if chunk.windows(COMMIT.len()).any(|w| w == COMMIT) {
+                            if let Some(cut) = armed.lock().unwrap().take() {
+                                // Marked dead before the server can answer, so no answer passes.
+                                dead_up.store(true, Ordering::SeqCst);
+                                if cut == Cut::AfterCommit {
+                                    let _ = to_server.write_all(chunk);
+                                }
+                                let _ = to_server.shutdown(std::net::Shutdown::Write);
+                                let _ = from_client.shutdown(std::net::Shutdown::Both);
+                                cuts.fetch_add(1, Ordering::SeqCst);
+                                break;
+                            }
+                        }
+                        if to_server.write_all(chunk).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_server.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut from_server, mut to_client) = (server, client);
+                std::thread::spawn(move || {
+                    use std::io::{Read, Write};
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match from_server.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if dead.load(Ordering::SeqCst) {
+                            continue; // drained and dropped: the client never hears it
+                        }
+                        if to_client.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_client.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        CommitCutter { port, armed, cuts }
+    }
+
+    fn arm(&self, cut: Cut) {
+        *self.armed.lock().unwrap() = Some(cut);
+    }
+
+    fn cuts(&self) -> usize {
+        self.cuts.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn journal_step(dir: &Path) -> String {
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("work/live-journal.json")).unwrap()).unwrap();
+    j["step"].as_str().unwrap().to_string()
+}
+
+/// Regression: a connection lost right after COMMIT was reported as "unchanged: the transaction
+/// was rolled back" and the journal closed, while live had the new schema and a history row.
+/// Through a proxy that cuts the connection at COMMIT: a COMMIT the server never got is read back
+/// as rolled back (live exactly old); one it got and committed is read back as upgraded (live
+/// exactly new, the journal done); `recover` then has nothing to undo.
+#[test]
+fn a_connection_lost_at_commit_is_read_back_from_live_before_anything_is_said() {
+    let Some(s) = server_for(Engine::Postgres) else { return };
+    let db = format!("cutpg_{}", std::process::id());
+    let d = tempfile::tempdir().unwrap();
+    let proxy = CommitCutter::start((s.host.clone(), s.port.unwrap_or(5432)));
+    let via = Server { port: Some(proxy.port), ..s.clone() };
+    let cfg = setup(&via, d.path(), &db);
+    let o = run(&cfg, &["run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let old = dump(&s, &db);
+
+    proxy.arm(Cut::InsteadOfCommit);
+    let o = run(&cfg, &["run", "--live", "--yes"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(proxy.cuts(), 1, "the proxy cut the COMMIT: {err}");
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(err.contains("the server says the transaction was rolled back") && err.contains("unchanged"), "{err}");
+    assert_eq!(dump(&s, &db), old, "live is exactly as before");
+    assert_eq!(journal_step(d.path()), "rolled_back");
+
+    proxy.arm(Cut::AfterCommit);
+    let o = run(&cfg, &["run", "--live", "--yes"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(proxy.cuts(), 2, "the proxy cut the connection after COMMIT: {err}");
+    assert_eq!(o.status.code(), Some(0), "live is upgraded and says so: {err}");
+    assert!(!err.contains("unchanged") && !err.contains("rolled back"), "{err}");
+    assert!(err.contains("the server says the transaction committed"), "{err}");
+    assert_eq!(journal_step(d.path()), "done", "the journal is not closed as rolled back");
+    assert_eq!(sql(&s, &db, "SELECT count(*) FROM office WHERE code = 'O-' || id"), "3");
+    assert_eq!(sql(&s, &db, "SELECT count(*) FROM rehearse_history"), "1");
+    let o = run(&cfg, &["recover"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("nothing to do"), "{}", String::from_utf8_lossy(&o.stdout));
+    // And the promotion is a real one: rolling it back gives the old live exactly.
+    let o = run(&cfg, &["rollback", "--live", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(dump(&s, &db), old);
+    cleanup(&s, &db);
+}

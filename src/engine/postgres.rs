@@ -544,6 +544,11 @@ pub struct PgConn {
     in_transaction: bool,
     /// Opened with Access::ReadOnly (live): no helper function can be created in it.
     read_only: bool,
+    /// Where this session connects: a COMMIT whose answer was lost is read back on a new one.
+    params: Params,
+    /// Why the last `run_in_transaction`'s COMMIT has no known outcome (its answer was lost and
+    /// the server could not tell): live may be old or new.
+    commit_in_doubt: Option<String>,
 }
 
 impl Drop for PgConn {
@@ -583,6 +588,8 @@ impl PgConn {
             castable_helper: false,
             in_transaction: false,
             read_only: access == Access::ReadOnly,
+            params: params.clone(),
+            commit_in_doubt: None,
         };
         if access == Access::ReadOnly {
             // Before anything else: from here on no statement in this session can write.
@@ -732,6 +739,45 @@ impl PgConn {
         }
         self.exec(&format!("DROP DATABASE {}", Dialect::Postgres.quote(name)))
             .with_context(|| format!("cannot drop rehearse's database {name}"))
+    }
+
+    /// Whether transaction `xid` committed (true) or was rolled back (false), asked on a new
+    /// session with `txid_status` once the server has finished with it. Reconnecting is retried a
+    /// few times (a blip that cut the old session may cut a new one); it only reads.
+    fn commit_outcome(&self, xid: Option<&str>) -> anyhow::Result<bool> {
+        let xid: i64 = xid
+            .and_then(|x| x.trim().parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("the transaction's id was not read before COMMIT"))?;
+        if self.version.0 < 100000 {
+            bail!("PostgreSQL {} has no txid_status (10 and later have)", self.version);
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut session = None;
+        loop {
+            let conn = match &session {
+                Some(c) => c,
+                None => match PgConn::connect(&self.params, Access::ReadOnly) {
+                    Ok(c) => session.insert(c),
+                    Err(e) if Instant::now() < deadline => {
+                        let _ = e;
+                        std::thread::sleep(Duration::from_millis(500));
+                        continue;
+                    }
+                    Err(e) => return Err(e.context("cannot reconnect to live")),
+                },
+            };
+            match conn.scalar(&format!("SELECT pg_catalog.txid_status({xid})")) {
+                Ok(Some(s)) if s == "committed" => return Ok(true),
+                Ok(Some(s)) if s == "aborted" => return Ok(false),
+                // Still in progress: the old session has not yet read its COMMIT, or the
+                // server is still finishing it.
+                Ok(Some(s)) if s == "in progress" && Instant::now() < deadline => {}
+                Ok(other) => bail!("txid_status({xid}) is {other:?}"),
+                Err(_) if Instant::now() < deadline => session = None,
+                Err(e) => return Err(e),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Make sure the session helper for cast probes exists (PostgreSQL before 16).
@@ -884,6 +930,7 @@ impl Connection for PgConn {
         }
         let begin = Statement::new(0, "BEGIN");
         self.simple(&begin.sql).map_err(|e| fail(&begin, &e))?;
+        self.commit_in_doubt = None;
         self.in_transaction = true;
         let result = self.transaction_body(body, before_commit);
         self.in_transaction = false;
@@ -931,6 +978,10 @@ impl Connection for PgConn {
 
     fn session_bound(&self, sql: &str) -> bool {
         sql.contains("pg_temp.")
+    }
+
+    fn commit_in_doubt(&self) -> Option<String> {
+        self.commit_in_doubt.clone()
     }
 
     fn char_length(&self, expr: &str) -> String {
@@ -1174,11 +1225,37 @@ impl PgConn {
                 message: format!("{e:#}"),
             });
         }
+        // The transaction's id, so that a COMMIT whose answer is lost can be read back.
+        let xid = self.scalar("SELECT pg_catalog.txid_current()").ok().flatten();
         let commit = Statement::new(0, "COMMIT");
         if let Err(e) = self.simple(&commit.sql) {
-            // A deferred constraint fails at COMMIT, which then rolls back by itself.
-            let _ = self.simple("ROLLBACK");
-            return Err(fail(&commit, &e));
+            if e.as_db_error().is_some() {
+                // A deferred constraint fails at COMMIT, which then rolls back by itself.
+                let _ = self.simple("ROLLBACK");
+                return Err(fail(&commit, &e));
+            }
+            // The connection failed with COMMIT sent: the server may have committed. Only the
+            // server can say; nothing is claimed until it has.
+            let lost = StatementFailure {
+                line: 0,
+                statement: commit.sql.clone(),
+                message: format!("the connection was lost at COMMIT ({e})"),
+            };
+            return match self.commit_outcome(xid.as_deref()) {
+                Ok(true) => {
+                    say("the connection was lost right after COMMIT; the server says the transaction committed");
+                    Ok(timings)
+                }
+                Ok(false) => Err(StatementFailure {
+                    message: format!("{}; the server says the transaction was rolled back", lost.message),
+                    ..lost
+                }),
+                Err(why) => {
+                    self.commit_in_doubt =
+                        Some(format!("{}; its outcome could not be read back: {why:#}", lost.message));
+                    Err(lost)
+                }
+            };
         }
         Ok(timings)
     }
