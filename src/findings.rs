@@ -586,6 +586,19 @@ fn figure_label(ch: &Change, figure: Figure, n: i64, hints: &Hints) -> String {
     }
 }
 
+/// Whether `judge` gives `verdict` for some value of the figures `e` could not measure (each taken
+/// as none or some): a figure nobody measured is never a verdict change.
+pub fn could_be(ch: &Change, e: &Evidence, hints: &Hints, verdict: Verdict) -> bool {
+    let n = e.unmeasured.len().min(8);
+    (0u32..1 << n).any(|mask| {
+        let mut guess = e.clone();
+        for (k, (figure, _)) in e.unmeasured.iter().take(n).enumerate() {
+            guess.set(*figure, Some(i64::from(mask >> k & 1)));
+        }
+        judge(ch, &guess, hints).verdict == verdict
+    })
+}
+
 fn type_change(ch: &Change, e: &Evidence, hints: &Hints, key: &str) -> (Verdict, String, bool) {
     use Verdict::*;
     let (from, to) = (ch.from.clone().unwrap_or_default(), ch.to.clone().unwrap_or_default());

@@ -145,10 +145,15 @@ fn guards(cfg: &Resolved, opts: &Options, live: &dyn Engine) -> anyhow::Result<(
             .probe_read_only(&plan)?;
     let now_findings: Vec<Finding> =
         plan.changes.iter().zip(&evidence).map(|(c, e)| findings::judge(c, e, &rec.hints)).collect();
-    for f in &now_findings {
+    for ((f, c), e) in now_findings.iter().zip(&plan.changes).zip(&evidence) {
         let key = record::finding_key(f);
+        for (_, why) in &e.unmeasured {
+            say(&format!(
+                "note: {key}: the values that would not convert were not re-counted on live ({why}); the script's run on live checks every value before COMMIT"
+            ));
+        }
         if let Some(was) = rec.verdicts.get(&key) {
-            if *was != f.verdict {
+            if *was != f.verdict && !findings::could_be(c, e, &rec.hints, *was) {
                 return Err(Refused(format!(
                     "the live data has drifted since the rehearsal: {key} was {} and is now {} ({}): rehearse again",
                     was.as_str(),
@@ -298,6 +303,7 @@ pub fn promote(opts: &Options) -> anyhow::Result<Outcome> {
     };
     let (result, _verification) =
         rehearsal::run_verified(conn.as_mut(), &prepared, &expected, &mut |c| history.record(c, dialect));
+    let in_doubt = conn.commit_in_doubt();
     drop(conn);
     match result {
         Ok(_) => {
@@ -317,16 +323,74 @@ pub fn promote(opts: &Options) -> anyhow::Result<Outcome> {
             })
         }
         Err(e) => {
-            let state = promotion.undo()?;
-            write_journal(&cfg.workdir, &mut journal, Step::RolledBack)?;
             let why = match e {
                 RunError::Failed(f) if f.line > 0 => format!("line {}: {}", f.line, f.message),
                 RunError::Failed(f) => f.message,
                 other => other.to_string(),
             };
-            Err(anyhow::Error::new(LiveFailed(format!("the script failed on live ({why}); {state}"))))
+            let doubtful = |what: String| {
+                // The journal stays open at Running: `recover` reads live and settles it.
+                anyhow::Error::new(LiveFailed(format!(
+                    "{what}: live {} is either exactly as before or upgraded, and nothing says which yet; run `rehearse recover` to settle it",
+                    live.describe()
+                )))
+            };
+            if let Some(doubt) = in_doubt {
+                drop(promotion);
+                return Err(doubtful(doubt));
+            }
+            let state = promotion.undo()?;
+            // Never say "unchanged" unread: live itself tells whether this run's COMMIT landed.
+            match read_back(live_ro.as_ref(), &journal, &history) {
+                Ok(ReadBack::Old) => {
+                    write_journal(&cfg.workdir, &mut journal, Step::RolledBack)?;
+                    Err(anyhow::Error::new(LiveFailed(format!("the script failed on live ({why}); {state}"))))
+                }
+                Ok(ReadBack::New) => {
+                    write_journal(&cfg.workdir, &mut journal, Step::Done)?;
+                    Ok(Outcome {
+                        status: "applied",
+                        live: live.describe(),
+                        backup: Some(backup.display().to_string()),
+                        message: format!(
+                            "live {} is upgraded and verified (read back after: {why}); its backup is {}",
+                            live.describe(),
+                            backup.display()
+                        ),
+                        seconds: started.elapsed().as_secs_f64(),
+                    })
+                }
+                Ok(ReadBack::Neither) => Err(doubtful(format!(
+                    "the script failed on live ({why}) and live's schema is now neither the old nor the new one"
+                ))),
+                Err(e) => {
+                    Err(doubtful(format!("the script failed on live ({why}) and live cannot be read back ({e:#})")))
+                }
+            }
         }
     }
+}
+
+/// What live holds after a failed run, read back from live itself.
+enum ReadBack {
+    /// The old schema: this run changed nothing.
+    Old,
+    /// The new schema and this run's history row: its COMMIT landed.
+    New,
+    Neither,
+}
+
+fn read_back(live: &dyn Engine, journal: &Journal, history: &History) -> anyhow::Result<ReadBack> {
+    let mut conn = live.connect()?;
+    let fp = conn.introspect()?.fingerprint();
+    if fp == journal.from_fingerprint {
+        return Ok(ReadBack::Old);
+    }
+    let q = live.dialect().quote("rehearse_history");
+    let sha = live.dialect().literal(&history.script_sha256);
+    let rows = conn.query(&format!("SELECT count(*) FROM {q} WHERE script_sha256 = {sha}")).unwrap_or_default();
+    let recorded = rows.first().and_then(|r| r.first().cloned().flatten()).is_some_and(|n| n.trim() != "0");
+    Ok(if fp == journal.to_fingerprint && recorded { ReadBack::New } else { ReadBack::Neither })
 }
 
 /// A promotion that failed and was rolled back (exit 4).

@@ -44,7 +44,18 @@ pub struct Evidence {
     /// not have, has none.
     #[serde(skip)]
     pub queries: BTreeMap<Figure, String>,
+    /// Figures this probe could not measure here, and why (PostgreSQL before 16: a cast on live,
+    /// whose read-only session cannot create the helper). Unknown, not zero: a verdict resting on
+    /// one is not compared (`findings::could_be`).
+    #[serde(skip)]
+    pub unmeasured: Vec<(Figure, String)>,
 }
+
+/// A figure an engine cannot measure on this connection (a `castable` error): the probe records
+/// it as unmeasured instead of failing or guessing.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unmeasurable(pub String);
 
 /// One figure of the evidence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -145,6 +156,7 @@ impl Prober<'_> {
         let mut per_table: BTreeMap<String, Aggregates> = BTreeMap::new();
         // Changes whose cast check needs this session's helper: no query a script could re-run.
         let mut session_bound: Vec<usize> = Vec::new();
+        let mut unmeasured: Vec<(usize, Figure, String)> = Vec::new();
         for (i, ch) in diff.changes.iter().enumerate() {
             let src = ch.source_table().to_string();
             if self.current.table(&src).is_none() {
@@ -201,7 +213,14 @@ impl Prober<'_> {
                         add(format!("count(DISTINCT {c})"), Figure::Distinct);
                     }
                     add(format!("count(*) - count({c})"), Figure::Nulls);
-                    if let Some(cond) = self.failure_condition(ch, c)? {
+                    let cond = match self.failure_condition(ch, c) {
+                        Err(e) if e.is::<Unmeasurable>() => {
+                            unmeasured.push((i, Figure::CastFailures, e.to_string()));
+                            None
+                        }
+                        other => other?,
+                    };
+                    if let Some(cond) = cond {
                         if self.conn.session_bound(&cond) {
                             session_bound.push(i);
                         }
@@ -240,6 +259,9 @@ impl Prober<'_> {
                     e.queries.insert(*figure, alone(&agg.exprs[k + 1]));
                 }
             }
+        }
+        for (i, figure, why) in unmeasured {
+            ev[i].unmeasured.push((figure, why));
         }
         for (i, ch) in diff.changes.iter().enumerate() {
             if ch.kind() == Kind::TableAdded {

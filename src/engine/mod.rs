@@ -211,6 +211,11 @@ pub trait Connection: Send {
         let _ = sql;
         false
     }
+    /// Why the last `run_in_transaction`'s COMMIT has no known outcome (the connection failed
+    /// with COMMIT sent and the server could not be asked), or None when its result is the truth.
+    fn commit_in_doubt(&self) -> Option<String> {
+        None
+    }
     /// Character length of a text value.
     fn char_length(&self, expr: &str) -> String;
     /// `expr` as text (for value maps and samples).

@@ -349,7 +349,40 @@ impl Engine for Postgres {
         }
         Ok(Box::new(PgPromotion { live: self.sibling(&self.params.dbname, Role::Live), lock, key }))
     }
+
+    /// A read-only session on live holding the promotions' advisory lock in shared mode: a
+    /// `--live` (which takes it exclusively for its whole run, from any workdir) is waited for,
+    /// and none can start until the session is dropped. Taking an advisory lock writes nothing.
+    fn hold_off_promotions(&self) -> anyhow::Result<Box<dyn std::any::Any>> {
+        if self.role != Role::Live {
+            return Ok(Box::new(()));
+        }
+        let session = PgConn::connect(&self.params, Access::ReadOnly)?;
+        let key = advisory_key(&self.params.dbname);
+        let deadline = Instant::now() + PROMOTION_WAIT;
+        let mut said = false;
+        while session.scalar(&format!("SELECT pg_catalog.pg_try_advisory_lock_shared({key})"))?.as_deref() != Some("t")
+        {
+            if Instant::now() >= deadline {
+                return Err(Refused(format!(
+                    "a rehearse --live is promoting {} and still ran after {} s: rehearse once it has finished (nothing was done)",
+                    self.describe(),
+                    PROMOTION_WAIT.as_secs()
+                ))
+                .into());
+            }
+            if !said {
+                say(&format!("a rehearse --live is promoting {}: waiting for it to finish", self.describe()));
+                said = true;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        Ok(Box::new(session))
+    }
 }
+
+/// How long a rehearsal waits for a promotion of its live database to finish before refusing.
+const PROMOTION_WAIT: Duration = Duration::from_secs(30);
 
 /// The session advisory lock key of promotions to database `name`: stable across versions.
 fn advisory_key(name: &str) -> i64 {
@@ -389,9 +422,17 @@ impl Promotion for PgPromotion {
         Ok(format!("{} is unchanged: the transaction was rolled back", self.live.describe()))
     }
 
-    /// `rollback --live`: put live back to the dump a promotion took, in one transaction. Tables
-    /// the upgrade created go first; then `pg_restore --clean --single-transaction` replaces every
-    /// object of the dump, so a failure leaves live as it was before the rollback.
+    /// `rollback --live` and a MySQL-style `recover`: put live back to the dump a promotion took,
+    /// in one transaction on live that either restores exactly the backup or changes nothing.
+    ///
+    /// One psql session runs, between its own BEGIN and COMMIT: first a DO block that drops, found
+    /// in live's catalog inside that transaction, the tables and foreign keys of live's schema
+    /// whose catalog OIDs the backup does not hold (what the promotion created: a new foreign key
+    /// to a key the backup re-creates would block its drop); then `pg_restore --clean --if-exists -f -`'s SQL, which
+    /// replaces every object of the backup. COMMIT is sent only after pg_restore finished well, so
+    /// an error, a kill or a lost connection anywhere leaves live as it was before the rollback.
+    /// Nothing is parsed out of object names: only the OIDs of `pg_restore --list`'s lines, and a
+    /// stray line a hostile name makes can only keep an object from being dropped, never add one.
     fn restore_from(&mut self, backup: &Path) -> anyhow::Result<String> {
         let tools = Tools::find(self.lock.version)?;
         let what = format!("{} --list {}", tools.restore.display(), backup.display());
@@ -399,50 +440,136 @@ impl Promotion for PgPromotion {
             tool_command(&tools.restore, vec!["--list".into(), backup.as_os_str().to_owned()], &self.live.params),
             &what,
         )?;
-        // TOC lines: `2188; 1259 16386 TABLE public office postgres`.
-        let in_dump: Vec<String> = list
-            .lines()
-            .filter(|l| !l.starts_with(';'))
-            .filter_map(|l| {
-                let w: Vec<&str> = l.split_whitespace().collect();
-                (w.len() >= 6 && w[0].ends_with(';') && w[3] == "TABLE").then(|| w[5].to_string())
-            })
-            .collect();
-        let now = self.lock.rows(&format!("{} SELECT relname FROM t", catalog::TABLES))?;
-        let added: Vec<String> = now
-            .into_iter()
-            .filter_map(|r| r.into_iter().next().flatten())
-            .filter(|t| !in_dump.contains(t) && t != "rehearse_history")
-            .map(|t| Dialect::Postgres.quote(&t))
-            .collect();
-        let mut d = OsString::from("--dbname=");
-        d.push(conninfo_dbname(&self.live.params.dbname));
-        if !added.is_empty() {
-            self.lock
-                .exec(&format!("DROP TABLE IF EXISTS {} CASCADE", added.join(", ")))
-                .context("cannot drop the tables the upgrade created")?;
-        }
-        let args: Vec<OsString> = vec![
-            "--clean".into(),
-            "--if-exists".into(),
-            "--single-transaction".into(),
-            "--exit-on-error".into(),
-            "--no-owner".into(),
-            "--no-acl".into(),
-            "--no-password".into(),
-            d,
-            backup.as_os_str().to_owned(),
-        ];
-        process::run(
-            tool_command(&tools.restore, args, &self.live.params),
-            &format!("{} into {}", tools.restore.display(), self.live.describe()),
-        )?;
+        let prelude = rollback_prelude(&dumped_oids(&list));
+        let args: Vec<OsString> =
+            vec!["--clean".into(), "--if-exists".into(), "--file=-".into(), backup.as_os_str().to_owned()];
+        let restore = tool_command(&tools.restore, args, &self.live.params);
+        run_in_one_psql_transaction(&tools, &self.live.params, &prelude, restore).with_context(|| {
+            format!("{} is unchanged: the rollback's transaction was not committed", self.live.describe())
+        })?;
         Ok(format!(
             "{} was restored from {}: it is as it was before the promotion",
             self.live.describe(),
             backup.display()
         ))
     }
+}
+
+/// The catalog OIDs a `pg_restore --list` names: `(catalog, object)`, e.g. `(1259, 16386)` for a
+/// table (pg_class), `(2606, 16393)` for a constraint. Only the leading numbers of each line are
+/// read (`2188; 1259 16386 TABLE public office postgres`); names are never parsed.
+fn dumped_oids(list: &str) -> std::collections::BTreeSet<(u32, u32)> {
+    list.lines()
+        .filter_map(|l| {
+            let (id, rest) = l.trim_start().split_once("; ")?;
+            id.parse::<u32>().ok()?;
+            let mut w = rest.split(' ');
+            Some((w.next()?.parse().ok()?, w.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The first statements of a rollback's transaction: drop what the promotion created, the tables
+/// and foreign keys of live's schema (`current_schema()`, the one rehearse models and the caller's
+/// fingerprint check vouches for) whose OIDs the backup lacks, chosen from live's catalog inside
+/// the transaction and quoted by the server. Nothing outside that schema is dropped, and
+/// `rehearse_history` is kept: it tells what happened.
+fn rollback_prelude(oids: &std::collections::BTreeSet<(u32, u32)>) -> String {
+    const PG_CLASS: u32 = 1259;
+    const PG_CONSTRAINT: u32 = 2606;
+    let list = |cat: u32| {
+        let v: Vec<String> = oids.iter().filter(|(c, _)| *c == cat).map(|(_, o)| o.to_string()).collect();
+        format!("'{{{}}}'::pg_catalog.oid[]", v.join(","))
+    };
+    format!(
+        "\\set ON_ERROR_STOP on
+BEGIN;
+DO $rehearse$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN SELECT c.conrelid::pg_catalog.regclass::text AS rel, c.conname::text AS name
+           FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace
+           WHERE c.contype = 'f' AND n.nspname = pg_catalog.current_schema() AND c.oid <> ALL ({constraints})
+  LOOP
+    RAISE NOTICE 'rehearse: dropping foreign key % of % (the promotion added it)', r.name, r.rel;
+    EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I', r.rel, r.name);
+  END LOOP;
+  -- Tables of the schema rehearse promotes in only: its fingerprint (checked by the caller)
+  -- says they are the promotion's, while one elsewhere may be someone's since; that one is left
+  -- alone. No CASCADE: what else depends on them (a view someone made) makes the whole rollback
+  -- fail and change nothing, rather than go with them.
+  FOR r IN SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+           WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = pg_catalog.current_schema()
+             AND c.oid <> ALL ({relations}) AND c.relname <> 'rehearse_history'
+           ORDER BY c.oid
+  LOOP
+    RAISE NOTICE 'rehearse: dropping table % (the promotion created it)', r.oid::pg_catalog.regclass;
+    EXECUTE pg_catalog.format('DROP TABLE %s', r.oid::pg_catalog.regclass);
+  END LOOP;
+END $rehearse$;
+",
+        constraints = list(PG_CONSTRAINT),
+        relations = list(PG_CLASS),
+    )
+}
+
+/// Run `prelude` (which opens the transaction), then the SQL `producer` writes on its stdout,
+/// then COMMIT, through one psql session. COMMIT is written only once the producer exited well
+/// and psql took every byte; psql stops at the first error (ON_ERROR_STOP), and a psql that
+/// reaches the end of its input without COMMIT ends the session, which rolls the transaction
+/// back. So does rehearse's own death: psql's input closes before COMMIT.
+fn run_in_one_psql_transaction(
+    tools: &Tools,
+    params: &Params,
+    prelude: &str,
+    producer: duct::Expression,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut cmd = std::process::Command::new(&tools.psql);
+    cmd.args(["--no-psqlrc", "--quiet", "--no-password", "--set=ON_ERROR_STOP=1", "--file=-"]);
+    cmd.arg({
+        let mut d = OsString::from("--dbname=");
+        d.push(conninfo_dbname(&params.dbname));
+        d
+    });
+    if params.password.is_none() {
+        cmd.env_remove("PGPASSWORD");
+    }
+    for (k, v) in params.child_env() {
+        cmd.env(k, v);
+    }
+    cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    let mut psql = cmd.spawn().with_context(|| format!("cannot start {}", tools.psql.display()))?;
+    let mut stdin = psql.stdin.take().expect("piped");
+    // psql's stderr is read on its own thread, so a chatty psql never blocks on a full pipe.
+    let mut stderr = psql.stderr.take().expect("piped");
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let fed: anyhow::Result<()> = (|| {
+        stdin.write_all(prelude.as_bytes())?;
+        let mut sql = producer.stderr_capture().reader()?;
+        // The reader's EOF waits for pg_restore and fails when its exit status does.
+        std::io::copy(&mut sql, &mut stdin)?;
+        stdin.write_all(b"\nCOMMIT;\n")?;
+        Ok(())
+    })();
+    drop(stdin);
+    let status = psql.wait()?;
+    let errors = errors.join().unwrap_or_default();
+    let tail: Vec<&str> = errors.lines().filter(|l| !l.contains("NOTICE:")).collect();
+    let tail = tail[tail.len().saturating_sub(3)..].join(" | ");
+    for l in errors.lines().filter(|l| l.contains("NOTICE:  rehearse: ")) {
+        say(l.split_once("NOTICE:  rehearse: ").map(|(_, m)| m).unwrap_or(l));
+    }
+    if !status.success() {
+        bail!("{} failed ({status}): {}", tools.psql.display(), crate::redact::url(&tail));
+    }
+    fed.with_context(|| format!("the restore SQL did not reach {} whole", tools.psql.display()))?;
+    Ok(())
 }
 
 fn refused_unmarked(name: &str, comment: &str, params: &Params) -> anyhow::Error {
@@ -478,6 +605,11 @@ pub struct PgConn {
     in_transaction: bool,
     /// Opened with Access::ReadOnly (live): no helper function can be created in it.
     read_only: bool,
+    /// Where this session connects: a COMMIT whose answer was lost is read back on a new one.
+    params: Params,
+    /// Why the last `run_in_transaction`'s COMMIT has no known outcome (its answer was lost and
+    /// the server could not tell): live may be old or new.
+    commit_in_doubt: Option<String>,
 }
 
 impl Drop for PgConn {
@@ -517,6 +649,8 @@ impl PgConn {
             castable_helper: false,
             in_transaction: false,
             read_only: access == Access::ReadOnly,
+            params: params.clone(),
+            commit_in_doubt: None,
         };
         if access == Access::ReadOnly {
             // Before anything else: from here on no statement in this session can write.
@@ -666,6 +800,45 @@ impl PgConn {
         }
         self.exec(&format!("DROP DATABASE {}", Dialect::Postgres.quote(name)))
             .with_context(|| format!("cannot drop rehearse's database {name}"))
+    }
+
+    /// Whether transaction `xid` committed (true) or was rolled back (false), asked on a new
+    /// session with `txid_status` once the server has finished with it. Reconnecting is retried a
+    /// few times (a blip that cut the old session may cut a new one); it only reads.
+    fn commit_outcome(&self, xid: Option<&str>) -> anyhow::Result<bool> {
+        let xid: i64 = xid
+            .and_then(|x| x.trim().parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("the transaction's id was not read before COMMIT"))?;
+        if self.version.0 < 100000 {
+            bail!("PostgreSQL {} has no txid_status (10 and later have)", self.version);
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut session = None;
+        loop {
+            let conn = match &session {
+                Some(c) => c,
+                None => match PgConn::connect(&self.params, Access::ReadOnly) {
+                    Ok(c) => session.insert(c),
+                    Err(e) if Instant::now() < deadline => {
+                        let _ = e;
+                        std::thread::sleep(Duration::from_millis(500));
+                        continue;
+                    }
+                    Err(e) => return Err(e.context("cannot reconnect to live")),
+                },
+            };
+            match conn.scalar(&format!("SELECT pg_catalog.txid_status({xid})")) {
+                Ok(Some(s)) if s == "committed" => return Ok(true),
+                Ok(Some(s)) if s == "aborted" => return Ok(false),
+                // Still in progress: the old session has not yet read its COMMIT, or the
+                // server is still finishing it.
+                Ok(Some(s)) if s == "in progress" && Instant::now() < deadline => {}
+                Ok(other) => bail!("txid_status({xid}) is {other:?}"),
+                Err(_) if Instant::now() < deadline => session = None,
+                Err(e) => return Err(e),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Make sure the session helper for cast probes exists (PostgreSQL before 16).
@@ -818,6 +991,7 @@ impl Connection for PgConn {
         }
         let begin = Statement::new(0, "BEGIN");
         self.simple(&begin.sql).map_err(|e| fail(&begin, &e))?;
+        self.commit_in_doubt = None;
         self.in_transaction = true;
         let result = self.transaction_body(body, before_commit);
         self.in_transaction = false;
@@ -849,10 +1023,15 @@ impl Connection for PgConn {
         }
         if self.read_only {
             // Live before PostgreSQL 16 (the drift check of --live): the helper cannot be created
-            // in a read-only session, so this cast is not re-probed there. The promotion stays
-            // safe: the script runs in one transaction, verified before COMMIT, and a value that
-            // no longer converts fails it and rolls everything back.
-            return Ok(None);
+            // in a read-only session, so this cast cannot be re-probed there. Unknown, which is
+            // not "every value converts": the drift check leaves this figure out. The promotion
+            // stays safe: the script runs in one transaction, verified before COMMIT, and a value
+            // that no longer converts fails it and rolls everything back.
+            return Err(crate::probe::Unmeasurable(format!(
+                "PostgreSQL {} cannot test a cast from {from_type} to {to_type} in a read-only session (16 can)",
+                self.version
+            ))
+            .into());
         }
         self.ensure_castable_helper()?;
         Ok(Some(format!("pg_temp.rehearse_castable(({expr})::text, {}, {})", lit(from_type), lit(to_type))))
@@ -860,6 +1039,10 @@ impl Connection for PgConn {
 
     fn session_bound(&self, sql: &str) -> bool {
         sql.contains("pg_temp.")
+    }
+
+    fn commit_in_doubt(&self) -> Option<String> {
+        self.commit_in_doubt.clone()
     }
 
     fn char_length(&self, expr: &str) -> String {
@@ -1103,11 +1286,37 @@ impl PgConn {
                 message: format!("{e:#}"),
             });
         }
+        // The transaction's id, so that a COMMIT whose answer is lost can be read back.
+        let xid = self.scalar("SELECT pg_catalog.txid_current()").ok().flatten();
         let commit = Statement::new(0, "COMMIT");
         if let Err(e) = self.simple(&commit.sql) {
-            // A deferred constraint fails at COMMIT, which then rolls back by itself.
-            let _ = self.simple("ROLLBACK");
-            return Err(fail(&commit, &e));
+            if e.as_db_error().is_some() {
+                // A deferred constraint fails at COMMIT, which then rolls back by itself.
+                let _ = self.simple("ROLLBACK");
+                return Err(fail(&commit, &e));
+            }
+            // The connection failed with COMMIT sent: the server may have committed. Only the
+            // server can say; nothing is claimed until it has.
+            let lost = StatementFailure {
+                line: 0,
+                statement: commit.sql.clone(),
+                message: format!("the connection was lost at COMMIT ({e})"),
+            };
+            return match self.commit_outcome(xid.as_deref()) {
+                Ok(true) => {
+                    say("the connection was lost right after COMMIT; the server says the transaction committed");
+                    Ok(timings)
+                }
+                Ok(false) => Err(StatementFailure {
+                    message: format!("{}; the server says the transaction was rolled back", lost.message),
+                    ..lost
+                }),
+                Err(why) => {
+                    self.commit_in_doubt =
+                        Some(format!("{}; its outcome could not be read back: {why:#}", lost.message));
+                    Err(lost)
+                }
+            };
         }
         Ok(timings)
     }
@@ -1179,6 +1388,8 @@ pub fn always_converts(from: &str, to: &str) -> bool {
 struct Tools {
     dump: PathBuf,
     restore: PathBuf,
+    /// psql of the same release: `rollback --live` runs the restore through one of its sessions.
+    psql: PathBuf,
 }
 
 impl Tools {
@@ -1207,11 +1418,12 @@ impl Tools {
         let mut newest: Option<(PathBuf, PgVersion)> = None;
         for (c, v) in found {
             if v.major() >= server.major() {
-                let restore = match c.parent() {
-                    Some(dir) if !dir.as_os_str().is_empty() => dir.join("pg_restore"),
-                    _ => PathBuf::from("pg_restore"),
+                let sibling = |name: &str| match c.parent() {
+                    Some(dir) if !dir.as_os_str().is_empty() => dir.join(name),
+                    _ => PathBuf::from(name),
                 };
-                return Ok(Tools { dump: c, restore });
+                let (restore, psql) = (sibling("pg_restore"), sibling("psql"));
+                return Ok(Tools { dump: c, restore, psql });
             }
             if newest.as_ref().is_none_or(|(_, n)| v > *n) {
                 newest = Some((c, v));
@@ -1424,6 +1636,18 @@ mod tests {
         let args = dump_args(&p, Path::new("/w/eden.dump.d"), 4);
         assert!(args.iter().all(|a| !a.to_string_lossy().contains("hunter2")), "{args:?}");
         assert!(args.contains(&OsString::from("--dbname=dbname='eden'")));
+    }
+
+    #[test]
+    fn a_dump_list_gives_its_oids_and_no_name_is_read() {
+        let list = ";\n; Archive created at 2026-01-01\n;\n215; 1259 16394 TABLE public my table; -- x /* y postgres\n\
+                    3353; 0 16394 TABLE DATA public my table; -- x /* y postgres\n\
+                    3208; 2606 16399 FK CONSTRAINT public a b_fkey postgres\n";
+        let oids = dumped_oids(list);
+        assert_eq!(oids, [(0, 16394), (1259, 16394), (2606, 16399)].into_iter().collect());
+        let prelude = rollback_prelude(&oids);
+        assert!(prelude.contains("'{16394}'::pg_catalog.oid[]") && prelude.contains("'{16399}'::pg_catalog.oid[]"));
+        assert!(prelude.starts_with("\\set ON_ERROR_STOP on\nBEGIN;"), "{prelude}");
     }
 
     #[test]
