@@ -301,8 +301,11 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
             ),
             false,
         ),
-        Kind::PrimaryKeyChanged | Kind::UniqueAdded => {
-            let what = if ch.kind() == Kind::UniqueAdded { "unique key" } else { "primary key" };
+        Kind::IndexAdded if !ch.adds_uniqueness() => {
+            (Auto, format!("new index on {}({})", q(&ch.table), ch.columns.join(", ")), false)
+        }
+        Kind::PrimaryKeyChanged | Kind::UniqueAdded | Kind::IndexAdded => {
+            let what = key_name(ch);
             let cols = ch.columns.join(", ");
             let dups = e.duplicate_groups.unwrap_or(0);
             let nulls = e.nulls.unwrap_or(0);
@@ -312,9 +315,12 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
                 (
                     Human,
                     format!(
-                        "new {what} ({cols}) on {} would fail: {} of duplicate values{}; decide which rows to keep",
+                        "new {what} ({cols}) on {} would fail: {} of duplicate values{}{}; decide which rows to keep",
                         q(&ch.table),
                         plural(dups, "group", "groups"),
+                        e.duplicate_rows
+                            .map(|n| format!(" ({} beyond the first of its group)", plural(n, "row", "rows")))
+                            .unwrap_or_default(),
                         samples_note(e)
                     ),
                     false,
@@ -379,7 +385,6 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
         Kind::UniqueDropped => {
             (Auto, format!("unique key ({}) on {} is dropped", ch.columns.join(", "), q(&ch.table)), false)
         }
-        Kind::IndexAdded => (Auto, format!("new index on {}({})", q(&ch.table), ch.columns.join(", ")), false),
         Kind::IndexDropped => (
             Auto,
             format!(
@@ -471,7 +476,7 @@ fn rests_on(ch: &Change, e: &Evidence, hints: &Hints, verdict: Verdict) -> Vec<F
                 vec![]
             }
         }
-        Kind::PrimaryKeyChanged | Kind::UniqueAdded if e.unprobed.is_none() => vec![DuplicateGroups, Nulls],
+        _ if ch.adds_uniqueness() && e.unprobed.is_none() => vec![DuplicateGroups, Nulls],
         Kind::ForeignKeyAdded => vec![Orphans],
         Kind::CheckAdded => vec![Violations],
         _ => vec![],
@@ -517,7 +522,7 @@ fn figure_label(ch: &Change, figure: Figure, n: i64, hints: &Hints) -> String {
             format!("{groups} for the new primary key ({}) of {t}", ch.columns.join(", "))
         }
         (_, Figure::DuplicateGroups) => {
-            format!("{groups} for the new unique key ({}) of {t}", ch.columns.join(", "))
+            format!("{groups} for the new {} ({}) of {t}", key_name(ch), ch.columns.join(", "))
         }
         (Kind::TableMerged, Figure::Orphans) => format!("{rows} of {t} that point at no {into} row"),
         (_, Figure::Orphans) => {
@@ -533,6 +538,20 @@ fn figure_label(ch: &Change, figure: Figure, n: i64, hints: &Hints) -> String {
             "{rows} of {t} that fail the new check ({})",
             ch.check.as_ref().map(|c| c.expr.clone()).unwrap_or_default()
         ),
+    }
+}
+
+/// What a new uniqueness is called in messages: `unique key`, `primary key`, or `unique index
+/// NAME` (with `where PREDICATE` for a partial one).
+fn key_name(ch: &Change) -> String {
+    match (ch.kind(), &ch.index) {
+        (Kind::PrimaryKeyChanged, _) => "primary key".into(),
+        (Kind::IndexAdded, Some(i)) => format!(
+            "unique index {}{}",
+            i.name,
+            i.predicate.as_ref().map(|p| format!(" where {p}")).unwrap_or_default()
+        ),
+        _ => "unique key".into(),
     }
 }
 
