@@ -733,4 +733,36 @@ mod tests {
             [(Figure::DuplicateGroups, "duplicate groups for the new unique key (id2) of t".to_string())]
         );
     }
+
+    #[test]
+    fn a_new_unique_index_is_judged_and_guarded_like_a_unique_key_and_a_plain_one_is_not() {
+        let index = |unique: bool| Change {
+            kind: Some(Kind::IndexAdded),
+            table: "t".into(),
+            columns: vec!["email".into()],
+            index: Some(crate::schema::Index {
+                name: "t_email".into(),
+                columns: vec!["email".into()],
+                unique,
+                predicate: Some("active = 1".into()),
+                sql: None,
+            }),
+            ..Default::default()
+        };
+        let dups = measured(&[(Figure::DuplicateGroups, 2)]);
+        let f = judge(&index(true), &dups, &Hints::default());
+        assert_eq!(f.verdict, Verdict::Human);
+        assert!(f.message.contains("unique index t_email where active = 1"), "{}", f.message);
+        assert_eq!(
+            f.basis,
+            [(
+                Figure::DuplicateGroups,
+                "duplicate groups for the new unique index t_email where active = 1 (email) of t".to_string()
+            )]
+        );
+        let f = judge(&index(true), &measured(&[(Figure::DuplicateGroups, 0)]), &Hints::default());
+        assert_eq!((f.verdict, f.basis.len()), (Verdict::Auto, 1), "the zero is guarded");
+        let f = judge(&index(false), &dups, &Hints::default());
+        assert_eq!((f.verdict, f.basis.len()), (Verdict::Auto, 0));
+    }
 }

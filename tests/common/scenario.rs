@@ -100,6 +100,11 @@ pub struct Expect {
     /// `--script`, and judge that run.
     #[serde(default)]
     pub edit: Option<Edit>,
+    /// Ours: text the generated script must contain, and text it must not.
+    #[serde(default)]
+    pub script_has: Vec<String>,
+    #[serde(default)]
+    pub script_lacks: Vec<String>,
 }
 
 /// `expect.edit`: which draft to uncomment (`draft: B` takes the lines of the block under
@@ -548,6 +553,16 @@ pub fn run_case(engine: Engine, server: Option<&Server>, case: &Case) -> Vec<Str
             let markers = text.lines().filter(|l| l.trim_start().starts_with("-- TODO(rehearse):")).count() as u64;
             if markers != todo_count {
                 problems.push(format!("script has {markers} TODO(rehearse) markers, report says {todo_count}"));
+            }
+            for want in &expect.script_has {
+                if !text.contains(want.as_str()) {
+                    problems.push(format!("the script does not contain {want:?}"));
+                }
+            }
+            for unwanted in &expect.script_lacks {
+                if text.contains(unwanted.as_str()) {
+                    problems.push(format!("the script contains {unwanted:?}"));
+                }
             }
         }
         Some(Err(e)) => problems.push(format!("script {:?} cannot be read: {e}", report.get("script"))),
