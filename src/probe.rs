@@ -48,6 +48,10 @@ pub struct Evidence {
     /// not have, has none.
     #[serde(skip)]
     pub queries: BTreeMap<Figure, String>,
+    /// A type change: the SQL condition, over the current column, true for a non-NULL value that
+    /// converts, when a script can evaluate it (no session helper): what a clean-up draft uses.
+    #[serde(skip)]
+    pub converts: Option<String>,
 }
 
 /// One figure of the evidence.
@@ -202,6 +206,8 @@ impl Prober<'_> {
                     if let Some(cond) = self.failure_condition(ch, c)? {
                         if self.conn.session_bound(&cond) {
                             session_bound.push(i);
+                        } else {
+                            ev[i].converts = Some(cond.clone());
                         }
                         add(
                             format!("sum(CASE WHEN {c} IS NOT NULL AND NOT ({cond}) THEN 1 ELSE 0 END)"),

@@ -127,6 +127,9 @@ struct Todo {
     /// A new uniqueness with duplicates: the de-duplication drafts. None when they cannot be
     /// written (a key the engine does not show, or a MySQL table without a primary key).
     dedupe: Option<Dedupe>,
+    /// A type change: true for the values that will not convert (a script can evaluate it), for
+    /// the clean-up draft; empty when only the report can list them.
+    fails: String,
 }
 
 /// The fragments of the de-duplication drafts of a new uniqueness (unique key, primary key,
@@ -1179,7 +1182,12 @@ fn section_todo(inp: &Inputs, f: &Finding, table_now: &str, cols: &BTreeMap<Stri
             let c = q(ch.old_column.as_deref().or(ch.column.as_deref()).unwrap_or_default());
             let to = ch.to.clone().unwrap_or_default();
             let limit = crate::schema::char_limit(&to.data_type).unwrap_or(0);
-            Todo { q_column: c, limit, ..base }
+            // Clearing a value is a draft only where the column may hold NULL after the script.
+            let fails = match (&f.evidence.converts, to.nullable) {
+                (Some(cond), true) => format!("{c} IS NOT NULL AND NOT ({cond})"),
+                _ => String::new(),
+            };
+            Todo { q_column: c, limit, nullable: to.nullable, fails, ..base }
         }
         _ if ch.adds_uniqueness() => {
             let source = inp.diff.kept.get(&f.table).map(|m| m.current.clone()).unwrap_or(f.table.clone());
@@ -1228,7 +1236,11 @@ fn section_todo(inp: &Inputs, f: &Finding, table_now: &str, cols: &BTreeMap<Stri
             let not_null: Vec<String> = ccols.iter().map(|c| format!("{qt}.{} IS NOT NULL", q(c))).collect();
             let join: Vec<String> =
                 ccols.iter().zip(&pcols).map(|(c, p)| format!("p.{} = {qt}.{}", q(p), q(c))).collect();
+            // Clearing the reference is a draft only where the target lets the columns be NULL.
+            let target_t = inp.target.table(&ch.table);
+            let nullable = fk.columns.iter().all(|c| target_t.and_then(|t| t.column(c)).is_some_and(|c| c.nullable));
             Todo {
+                nullable,
                 q_columns: list(d, &ccols),
                 q_parent: q(&parent_now),
                 q_parent_columns: list(d, &pcols),
