@@ -281,6 +281,14 @@ fn validate_hints(cur: &Schema, tgt: &Schema, hints: &Hints) -> anyhow::Result<(
             bail!("hints: renames.tables renames {old:?} to {new:?}, which is not a table in the new schema");
         }
     }
+    for (table, n) in &hints.accept_delete {
+        if tgt.table(table).is_none() {
+            bail!("hints: accept_delete names {table:?}, which is not a table of the new schema (name the table as the new code does)");
+        }
+        if *n < 0 {
+            bail!("hints: accept_delete {table:?}: {n} is not a number of rows (0 or more)");
+        }
+    }
     for (key, new) in &hints.renames.columns {
         let (t, c) = split_key(key, |t| cur.table(t).is_some())?;
         if cur.table(t).and_then(|t| t.column(c)).is_none() {
