@@ -133,6 +133,27 @@ impl Change {
         self.old_table.as_deref().unwrap_or(&self.table)
     }
 
+    /// Whether this change makes existing rows unique on a key: a new unique constraint, a new
+    /// primary key, or a new unique index (a partial one within its predicate). Each gets the
+    /// duplicate probe, its evidence, a verdict that is auto only at zero duplicates, and a guard.
+    pub fn adds_uniqueness(&self) -> bool {
+        match self.kind() {
+            Kind::UniqueAdded => true,
+            Kind::PrimaryKeyChanged => true,
+            Kind::IndexAdded => self.index.as_ref().is_some_and(|i| i.unique),
+            _ => false,
+        }
+    }
+
+    /// A new partial unique index's predicate (in the target's column names): only the rows it
+    /// holds for must be unique.
+    pub fn key_predicate(&self) -> Option<&str> {
+        match self.kind() {
+            Kind::IndexAdded => self.index.as_ref().and_then(|i| i.predicate.as_deref()),
+            _ => None,
+        }
+    }
+
     /// `kind table[.column]`, one line: what a drift or a leftover difference is called, and the
     /// key of a finding's verdict in the rehearsal record.
     pub fn label(&self) -> String {
@@ -537,6 +558,14 @@ fn validate_hints(cur: &Schema, tgt: &Schema, hints: &Hints) -> anyhow::Result<(
         }
         if tgt.table(new).is_none() {
             bail!("hints: renames.tables renames {old:?} to {new:?}, which is not a table in the new schema");
+        }
+    }
+    for (table, n) in &hints.accept_delete {
+        if tgt.table(table).is_none() {
+            bail!("hints: accept_delete names {table:?}, which is not a table of the new schema (name the table as the new code does)");
+        }
+        if *n < 0 {
+            bail!("hints: accept_delete {table:?}: {n} is not a number of rows (0 or more)");
         }
     }
     for (key, new) in &hints.renames.columns {

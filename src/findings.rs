@@ -345,8 +345,11 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
             ),
             false,
         ),
-        Kind::PrimaryKeyChanged | Kind::UniqueAdded => {
-            let what = if ch.kind() == Kind::UniqueAdded { "unique key" } else { "primary key" };
+        Kind::IndexAdded if !ch.adds_uniqueness() => {
+            (Auto, format!("new index on {}({})", q(&ch.table), ch.columns.join(", ")), false)
+        }
+        Kind::PrimaryKeyChanged | Kind::UniqueAdded | Kind::IndexAdded => {
+            let what = key_name(ch);
             let cols = ch.columns.join(", ");
             let dups = e.duplicate_groups.unwrap_or(0);
             let nulls = e.nulls.unwrap_or(0);
@@ -356,9 +359,12 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
                 (
                     Human,
                     format!(
-                        "new {what} ({cols}) on {} would fail: {} of duplicate values{}; decide which rows to keep",
+                        "new {what} ({cols}) on {} would fail: {} of duplicate values{}{}; decide which rows to keep",
                         q(&ch.table),
                         plural(dups, "group", "groups"),
+                        e.duplicate_rows
+                            .map(|n| format!(" ({} beyond the first of its group)", plural(n, "row", "rows")))
+                            .unwrap_or_default(),
                         samples_note(e)
                     ),
                     false,
@@ -423,7 +429,6 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
         Kind::UniqueDropped => {
             (Auto, format!("unique key ({}) on {} is dropped", ch.columns.join(", "), q(&ch.table)), false)
         }
-        Kind::IndexAdded => (Auto, format!("new index on {}({})", q(&ch.table), ch.columns.join(", ")), false),
         Kind::IndexDropped => (
             Auto,
             format!(
@@ -521,7 +526,7 @@ fn rests_on(ch: &Change, e: &Evidence, hints: &Hints, verdict: Verdict) -> Vec<F
                 vec![]
             }
         }
-        Kind::PrimaryKeyChanged | Kind::UniqueAdded if e.unprobed.is_none() => vec![DuplicateGroups, Nulls],
+        _ if ch.adds_uniqueness() && e.unprobed.is_none() => vec![DuplicateGroups, Nulls],
         Kind::ForeignKeyAdded => vec![Orphans],
         Kind::CheckAdded => vec![Violations],
         _ => vec![],
@@ -567,7 +572,7 @@ fn figure_label(ch: &Change, figure: Figure, n: i64, hints: &Hints) -> String {
             format!("{groups} for the new primary key ({}) of {t}", ch.columns.join(", "))
         }
         (_, Figure::DuplicateGroups) => {
-            format!("{groups} for the new unique key ({}) of {t}", ch.columns.join(", "))
+            format!("{groups} for the new {} ({}) of {t}", key_name(ch), ch.columns.join(", "))
         }
         (Kind::TableMerged, Figure::Orphans) => format!("{rows} of {t} that point at no {into} row"),
         (_, Figure::Orphans) => {
@@ -597,6 +602,20 @@ pub fn could_be(ch: &Change, e: &Evidence, hints: &Hints, verdict: Verdict) -> b
         }
         judge(ch, &guess, hints).verdict == verdict
     })
+}
+
+/// What a new uniqueness is called in messages: `unique key`, `primary key`, or `unique index
+/// NAME` (with `where PREDICATE` for a partial one).
+fn key_name(ch: &Change) -> String {
+    match (ch.kind(), &ch.index) {
+        (Kind::PrimaryKeyChanged, _) => "primary key".into(),
+        (Kind::IndexAdded, Some(i)) => format!(
+            "unique index {}{}",
+            i.name,
+            i.predicate.as_ref().map(|p| format!(" where {p}")).unwrap_or_default()
+        ),
+        _ => "unique key".into(),
+    }
 }
 
 fn type_change(ch: &Change, e: &Evidence, hints: &Hints, key: &str) -> (Verdict, String, bool) {
@@ -776,5 +795,37 @@ mod tests {
             f.basis,
             [(Figure::DuplicateGroups, "duplicate groups for the new unique key (id2) of t".to_string())]
         );
+    }
+
+    #[test]
+    fn a_new_unique_index_is_judged_and_guarded_like_a_unique_key_and_a_plain_one_is_not() {
+        let index = |unique: bool| Change {
+            kind: Some(Kind::IndexAdded),
+            table: "t".into(),
+            columns: vec!["email".into()],
+            index: Some(crate::schema::Index {
+                name: "t_email".into(),
+                columns: vec!["email".into()],
+                unique,
+                predicate: Some("active = 1".into()),
+                sql: None,
+            }),
+            ..Default::default()
+        };
+        let dups = measured(&[(Figure::DuplicateGroups, 2)]);
+        let f = judge(&index(true), &dups, &Hints::default());
+        assert_eq!(f.verdict, Verdict::Human);
+        assert!(f.message.contains("unique index t_email where active = 1"), "{}", f.message);
+        assert_eq!(
+            f.basis,
+            [(
+                Figure::DuplicateGroups,
+                "duplicate groups for the new unique index t_email where active = 1 (email) of t".to_string()
+            )]
+        );
+        let f = judge(&index(true), &measured(&[(Figure::DuplicateGroups, 0)]), &Hints::default());
+        assert_eq!((f.verdict, f.basis.len()), (Verdict::Auto, 1), "the zero is guarded");
+        let f = judge(&index(false), &dups, &Hints::default());
+        assert_eq!((f.verdict, f.basis.len()), (Verdict::Auto, 0));
     }
 }

@@ -30,6 +30,11 @@ pub struct Hints {
     /// "table.column" or "table": drops the sysadmin accepts
     #[serde(default)]
     pub accept_loss: Vec<String>,
+    /// "table" -> N: the sysadmin accepts that an edited script (a de-duplication or orphan
+    /// draft) deletes up to N rows of the table. Verification lets the table end at most N rows
+    /// shorter and the report says how many went; the draft's guard re-counts them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub accept_delete: BTreeMap<String, i64>,
     #[serde(default)]
     pub split: BTreeMap<String, Vec<String>>,
     #[serde(default)]
@@ -131,12 +136,18 @@ impl Hints {
                 self.accept_loss.push(a);
             }
         }
+        self.accept_delete.extend(over.accept_delete);
         self.split.extend(over.split);
         self.merge.extend(over.merge);
         if over.archive_losses.is_some() {
             self.archive_losses = over.archive_losses;
         }
         self
+    }
+
+    /// How many rows of `table` the hints accept to see deleted (`accept_delete`), if any.
+    pub fn accepted_deletion(&self, table: &str) -> Option<i64> {
+        self.accept_delete.get(table).copied()
     }
 
     pub fn accepts_loss(&self, table: &str, column: Option<&str>) -> bool {

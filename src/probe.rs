@@ -27,6 +27,10 @@ pub struct Evidence {
     pub too_long: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate_groups: Option<i64>,
+    /// Rows beyond the first of their duplicate group: what a de-duplication that keeps one row
+    /// per group deletes (or clears).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_rows: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub orphans: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -49,6 +53,10 @@ pub struct Evidence {
     /// one is not compared (`findings::could_be`).
     #[serde(skip)]
     pub unmeasured: Vec<(Figure, String)>,
+    /// A type change: the SQL condition, over the current column, true for a non-NULL value that
+    /// converts, when a script can evaluate it (no session helper): what a clean-up draft uses.
+    #[serde(skip)]
+    pub converts: Option<String>,
 }
 
 /// A figure an engine cannot measure on this connection (a `castable` error): the probe records
@@ -223,6 +231,8 @@ impl Prober<'_> {
                     if let Some(cond) = cond {
                         if self.conn.session_bound(&cond) {
                             session_bound.push(i);
+                        } else {
+                            ev[i].converts = Some(cond.clone());
                         }
                         add(
                             format!("sum(CASE WHEN {c} IS NOT NULL AND NOT ({cond}) THEN 1 ELSE 0 END)"),
@@ -379,7 +389,7 @@ impl Prober<'_> {
                 };
                 e.samples = self.sample(&sql)?;
             }
-            Kind::UniqueAdded | Kind::PrimaryKeyChanged => {
+            _ if ch.adds_uniqueness() => {
                 // A new key column holds, in every existing row, NULL (never a duplicate in a
                 // unique key), a value of its own (identity, serial) or one constant (no
                 // difference between rows: the other columns decide). Anything else is unknown.
@@ -391,15 +401,32 @@ impl Prober<'_> {
                         })
                         .and_then(|a| a.to.clone())
                 };
+                let is_pk = ch.kind() == Kind::PrimaryKeyChanged;
+                // A unique index's expressions and predicate are written in the target's column
+                // names: they read the table through its kept columns under those names.
+                let pred = ch.key_predicate();
+                let mut exprs = false;
                 let mut olds = Vec::new();
+                let mut keys: Vec<(String, String)> = Vec::new(); // (current name or expression, target's)
                 for c in &ch.columns {
+                    if c == "<expr>" {
+                        e.unprobed = Some(
+                            "a key of the index is an expression the engine does not show, so the live data cannot be checked for duplicates"
+                                .into(),
+                        );
+                        return Ok(());
+                    }
                     if let Some(o) = old(c) {
-                        olds.push(o);
+                        olds.push(o.clone());
+                        keys.push((o, c.clone()));
                         continue;
                     }
-                    let col = added(c).unwrap_or_default();
-                    let distinct_per_row =
-                        col.auto_increment || (ch.kind() == Kind::UniqueAdded && col.nullable && col.default.is_none());
+                    let Some(col) = added(c) else {
+                        exprs = true; // neither a kept nor a new column: an expression
+                        keys.push((c.clone(), c.clone()));
+                        continue;
+                    };
+                    let distinct_per_row = col.auto_increment || (!is_pk && col.nullable && col.default.is_none());
                     if distinct_per_row {
                         e.duplicate_groups = Some(0);
                         return Ok(());
@@ -417,36 +444,50 @@ impl Prober<'_> {
                         return Ok(());
                     }
                 }
-                if olds.is_empty() {
+                if keys.is_empty() {
                     // Only new columns, each one constant: every pair of rows collides.
                     let rows = self.count(&format!("SELECT count(*) FROM {t}"))?;
                     e.duplicate_groups = Some(i64::from(rows > 1));
                     return Ok(());
                 }
-                let cols: Vec<String> = olds.iter().map(|c| self.q(c)).collect();
-                let not_null: Vec<String> = cols.iter().map(|c| format!("{c} IS NOT NULL")).collect();
+                let renamed = map.is_some_and(|m| m.columns.iter().any(|(n, o)| n != o));
+                let (from, cols): (String, Vec<String>) = if (exprs || pred.is_some()) && renamed {
+                    let m = map.expect("renamed implies a kept table");
+                    let select: Vec<String> =
+                        m.columns.iter().map(|(n, o)| format!("{} AS {}", self.q(o), self.q(n))).collect();
+                    let cols = keys.iter().map(|(o, n)| if olds.contains(o) { self.q(n) } else { n.clone() }).collect();
+                    (format!("(SELECT {} FROM {t}) r", select.join(", ")), cols)
+                } else {
+                    let cols = keys.iter().map(|(o, _)| if olds.contains(o) { self.q(o) } else { o.clone() }).collect();
+                    (t.clone(), cols)
+                };
+                let mut scope: Vec<String> = cols.iter().map(|c| format!("{c} IS NOT NULL")).collect();
+                if let Some(p) = pred {
+                    scope.push(format!("({p})"));
+                }
+                let scope = scope.join(" AND ");
                 let sql = format!(
-                    "SELECT count(*) FROM (SELECT 1 AS one FROM {t} WHERE {} GROUP BY {} HAVING count(*) > 1) d",
-                    not_null.join(" AND "),
+                    "SELECT count(*) FROM (SELECT 1 AS one FROM {from} WHERE {scope} GROUP BY {} HAVING count(*) > 1) d",
                     cols.join(", ")
                 );
                 // The usual answer is "no duplicates": on the servers a distinct count tells it in
                 // about half the time of grouping; the groups are counted only when there are
                 // some. (SQLite's distinct count is slower than its GROUP BY.)
                 let distinct = match (self.dialect, cols.as_slice()) {
+                    _ if exprs => None,
                     (Dialect::Sqlite, _) => None,
                     (_, [c]) => Some(format!("count(DISTINCT {c})")),
                     (Dialect::Postgres, _) => Some(format!("count(DISTINCT ({}))", cols.join(", "))),
                     (Dialect::Mysql, _) => Some(format!("count(DISTINCT {})", cols.join(", "))),
                 };
-                if ch.kind() == Kind::PrimaryKeyChanged {
+                if is_pk {
                     let any_null: Vec<String> = cols.iter().map(|c| format!("{c} IS NULL")).collect();
                     let sql = format!("SELECT count(*) FROM {t} WHERE {}", any_null.join(" OR "));
                     e.nulls = Some(self.count(&sql)?);
                     e.queries.insert(Figure::Nulls, sql);
                 }
                 if let Some(distinct) = distinct {
-                    let quick = format!("SELECT count(*) - {distinct} FROM {t} WHERE {}", not_null.join(" AND "));
+                    let quick = format!("SELECT count(*) - {distinct} FROM {from} WHERE {scope}");
                     if self.count(&quick)? == 0 {
                         // No duplicate rows is no duplicate groups: the cheaper query guards it too.
                         e.duplicate_groups = Some(0);
@@ -455,16 +496,27 @@ impl Prober<'_> {
                         return Ok(());
                     }
                 }
-                let dups = self.count(&sql)?;
+                let dups = match self.count(&sql) {
+                    Ok(n) => n,
+                    // An expression or predicate over a column the table does not have yet.
+                    Err(err) if exprs || pred.is_some() => {
+                        e.unprobed = Some(format!("the index cannot be evaluated on the live data: {err}"));
+                        return Ok(());
+                    }
+                    Err(err) => return Err(err),
+                };
                 e.duplicate_groups = Some(dups);
                 e.queries.insert(Figure::DuplicateGroups, sql.clone());
                 e.probe_sql = Some(sql);
                 if dups > 0 {
+                    e.duplicate_rows = Some(self.count(&format!(
+                        "SELECT sum(n) - count(*) FROM (SELECT count(*) AS n FROM {from} WHERE {scope} GROUP BY {} HAVING count(*) > 1) d",
+                        cols.join(", ")
+                    ))?);
                     let texts: Vec<String> = cols.iter().map(|c| self.conn.as_text(c)).collect();
                     e.samples = self.sample(&format!(
-                        "SELECT {}, count(*) FROM {t} WHERE {} GROUP BY {} HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT {n}",
+                        "SELECT {}, count(*) FROM {from} WHERE {scope} GROUP BY {} HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT {n}",
                         texts.join(", "),
-                        not_null.join(" AND "),
                         cols.join(", ")
                     ))?;
                 }

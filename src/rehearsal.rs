@@ -169,7 +169,8 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
                     None => copy.restore_test_copy(&cloned.backup)?,
                 }
                 r.reason = Some(format!(
-                    "the script failed; {} commits DDL statement by statement, so rollback meant restoring the test copy from {}: it is as it was before the run",
+                    "{}; {} commits DDL statement by statement, so rollback meant restoring the test copy from {}: it is as it was before the run",
+                    r.reason.as_deref().unwrap_or("the script failed"),
                     dialect.name(),
                     cloned.backup.display()
                 ));
@@ -332,6 +333,8 @@ fn run_and_verify(
     r.seconds = Some((started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
     if let Some(v) = &verification {
         r.rows_after = v.rows_after.clone();
+        r.rows_lost = v.rows_lost.clone();
+        r.losses = crate::report::losses(&v.rows_lost, &verify::archive_tables(&prepared.body));
     }
     r.verification = verification;
     match result {
@@ -370,15 +373,40 @@ fn run_and_verify(
             r.error = Some(if f.line > 0 { format!("line {}: {}", f.line, f.message) } else { f.message.clone() });
             r.failed_line = (f.line > 0).then_some(f.line);
             r.failed_statement = (f.line > 0).then_some(f.statement);
+            let unverified = r.verification.as_ref().filter(|v| f.line == 0 && !v.verified);
+            r.advice = unverified.map(verification_advice);
+            let what = match unverified {
+                Some(_) => "every statement ran, but verification failed",
+                None => "the script failed",
+            };
             r.reason = Some(if dialect.transactional_ddl() {
-                "the script failed and was rolled back: the test copy is as it was before the run".into()
+                format!("{what} and the script was rolled back: the test copy is as it was before the run")
             } else {
-                "the script failed".into()
+                what.into()
             });
         }
         Err(e) => return Ok(Rehearsal::not_run(e.to_string())),
     }
     Ok(r)
+}
+
+/// What to do about a run whose statements all ran but whose result verification refused.
+fn verification_advice(v: &verify::Verification) -> String {
+    let mut advice = Vec::new();
+    if !v.row_differences.is_empty() {
+        advice.push(format!(
+            "rows were deleted that no hint accepts ({}): if the deletion is meant, accept it with accept_delete in the sysadmin hints (docs/hints.md); if not, change the statement that deletes them",
+            v.row_differences.join("; ")
+        ));
+    }
+    if !v.schema_differences.is_empty() {
+        advice.push(format!(
+            "the schema after the script is not the new code's ({} still differ{}): make the script produce it",
+            v.schema_differences.join(", "),
+            if v.schema_differences.len() == 1 { "s" } else { "" }
+        ));
+    }
+    advice.join("; and ")
 }
 
 fn next_steps(cfg: &Resolved, r: &Rehearsal, script: &Path, copy: &str) -> Vec<String> {
@@ -400,6 +428,10 @@ fn next_steps(cfg: &Resolved, r: &Rehearsal, script: &Path, copy: &str) -> Vec<S
         },
         Status::NotRun => vec![
             format!("Edit {} (decide each TODO(rehearse), or add hints), then:", script.display()),
+            format!("rehearse run --config {config} --script {}", script.display()),
+        ],
+        Status::Failed if r.advice.is_some() => vec![
+            format!("Every statement of {} ran; verification refused the result: {}", script.display(), r.advice.clone().unwrap_or_default()),
             format!("rehearse run --config {config} --script {}", script.display()),
         ],
         Status::Failed => vec![

@@ -49,6 +49,16 @@ pub struct Rehearsal {
     /// The slowest statements of the run (up to 5), with their text: what live will wait on.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub slowest: Vec<Slow>,
+    /// Rows the run deleted from kept tables (the hints accepted it), table by table.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub rows_lost: BTreeMap<String, i64>,
+    /// The losses in words, one per table: how many rows, from where, and where they are kept
+    /// (`rehearse_archive_*` tables the script made, or only the backup).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub losses: Vec<String>,
+    /// A run whose statements all ran but whose verification failed: what to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advice: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -90,8 +100,38 @@ impl Rehearsal {
             timings: vec![],
             seconds: None,
             slowest: vec![],
+            rows_lost: BTreeMap::new(),
+            losses: vec![],
+            advice: None,
         }
     }
+}
+
+/// How the tables that keep a table's deleted rows are named: `rehearse_archive_<table><suffix>`
+/// (the de-duplication draft writes `_duplicates`; a sysadmin's own clean-up may use the others).
+pub const ROW_ARCHIVES: &[&str] = &["_duplicates", "_deleted", "_orphans"];
+
+/// The report's lost-rows lines: for each table that lost rows, how many, and where they are kept
+/// (the archive tables named after it among `archives`, else only the backup of live).
+pub fn losses(rows_lost: &BTreeMap<String, i64>, archives: &[String]) -> Vec<String> {
+    rows_lost
+        .iter()
+        .map(|(t, n)| {
+            let kept: Vec<&str> = archives
+                .iter()
+                .filter(|a| ROW_ARCHIVES.iter().any(|suffix| **a == format!("rehearse_archive_{t}{suffix}")))
+                .map(String::as_str)
+                .collect();
+            format!(
+                "{n} row{} deleted from {t} (accepted in the hints); {}",
+                if *n == 1 { "" } else { "s" },
+                match kept.as_slice() {
+                    [] => "not archived: the backup of live is their only copy".to_string(),
+                    k => format!("archived in {}", k.join(", ")),
+                }
+            )
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize)]

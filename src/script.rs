@@ -124,6 +124,45 @@ struct Todo {
     keys_not_null: String,
     /// True for exactly the rows the orphan probe counted: every key column set, no parent.
     orphan_condition: String,
+    /// A new uniqueness with duplicates: the de-duplication drafts. None when they cannot be
+    /// written (a key the engine does not show, or a MySQL table without a primary key).
+    dedupe: Option<Dedupe>,
+    /// A type change: true for the values that will not convert (a script can evaluate it), for
+    /// the clean-up draft; empty when only the report can list them.
+    fails: String,
+}
+
+/// The fragments of the de-duplication drafts of a new uniqueness (unique key, primary key,
+/// unique index): each duplicate group keeps its row with the lowest primary key, the others are
+/// cleared (draft A) or deleted (draft B) after their referencing rows are re-pointed at the
+/// kept row. Built here because they are conditions and correlated subqueries, not statements.
+#[derive(Serialize, Default, Clone)]
+struct Dedupe {
+    /// The table's name as the section has it.
+    table: String,
+    /// Which row each group keeps, in words.
+    keep: String,
+    /// True for the rows a de-duplication removes, over the table aliased `d`: every key set
+    /// (and the partial index's predicate), and a row of the same key with a lower primary key.
+    cond: String,
+    /// MySQL (which cannot read the table it deletes from in a subquery): the self-join
+    /// `T d JOIN T k ON ...` that pairs each removed row with a lower one of its group.
+    mysql_join: String,
+    /// Draft A: `"a" = NULL, ...` (MySQL: `d."a" = NULL`); empty when a key column is NOT NULL
+    /// now or in the target, or a key is an expression.
+    clear: String,
+    /// The rows removed, as the probe counted them.
+    rows: i64,
+    /// The table's name for the deleted rows' archive, quoted.
+    q_archive: String,
+    /// The guard marker for the count of removed rows, as it reads once uncommented.
+    marker: String,
+    /// The sysadmin hint that accepts the deletion (`accept_delete: { "t": 3 }`).
+    hint: String,
+    /// `UPDATE child SET ...` statements that re-point referencing rows at the kept row.
+    repoints: Vec<String>,
+    /// Referencing tables the drafts cannot re-point (composite foreign keys): named instead.
+    named: Vec<String>,
 }
 
 /// One step of an ALTER plan (or an in-place step of a SQLite plan).
@@ -316,8 +355,9 @@ fn asks(f: &Finding) -> bool {
     matches!(f.kind, Kind::ColumnRenamed | Kind::TableRenamed) && f.verdict == Verdict::Human
 }
 
-/// The rename of a column; for one only a human can confirm, a TODO and both drafts: A, the
-/// rename (the data is carried); B, commented out above it, drop the old column and add the new.
+/// The rename of a column; for one only a human can confirm, a TODO and both drafts, commented
+/// out, one to choose: A, the rename (the data is carried); B, drop the old column and add the new.
+/// Choosing neither leaves the schema short of the target, so verification fails: nothing moves.
 fn rename_column(d: Dialect, table: &str, f: &Finding) -> Op {
     let (q_table, old, new) =
         (d.quote(table), f.change.old_column.clone().unwrap_or_default(), f.column.clone().unwrap_or_default());
@@ -325,7 +365,7 @@ fn rename_column(d: Dialect, table: &str, f: &Finding) -> Op {
         false => (None, vec![]),
         true => (
             Some(format!(
-                "{}. Draft A is the rename below. Draft B, if {new} is a new column and the values of {old} go: delete the rename and uncomment the two statements just above it (for a NOT NULL column without a default, answer no in `rehearse hints` instead: the script then asks for its value).",
+                "{}. Uncomment draft A or draft B below (for draft B on a NOT NULL column without a default, answer no in `rehearse hints` instead: the script then asks for its value).",
                 f.message
             )),
             vec![
@@ -1191,24 +1231,32 @@ fn section_todo(inp: &Inputs, f: &Finding, table_now: &str, cols: &BTreeMap<Stri
             let c = q(ch.old_column.as_deref().or(ch.column.as_deref()).unwrap_or_default());
             let to = ch.to.clone().unwrap_or_default();
             let limit = crate::schema::char_limit(&to.data_type).unwrap_or(0);
-            Todo { q_column: c, limit, ..base }
+            // Clearing a value is a draft only where the column may hold NULL after the script.
+            let fails = match (&f.evidence.converts, to.nullable) {
+                (Some(cond), true) => format!("{c} IS NOT NULL AND NOT ({cond})"),
+                _ => String::new(),
+            };
+            Todo { q_column: c, limit, nullable: to.nullable, fails, ..base }
         }
-        Kind::UniqueAdded | Kind::PrimaryKeyChanged => {
+        _ if ch.adds_uniqueness() => {
             let source = inp.diff.kept.get(&f.table).map(|m| m.current.clone()).unwrap_or(f.table.clone());
             let current = inp.current.table(&source);
             let olds: Vec<String> = ch.columns.iter().map(|c| old(c)).collect();
+            let dedupe = current.and_then(|ct| dedupe(inp, f, ct, table_now, &olds));
             Todo {
+                kind: "unique_added".into(),
                 q_columns: list(d, &olds),
                 keys_not_null: olds.iter().map(|c| format!("{} IS NOT NULL", q(c))).collect::<Vec<_>>().join(" AND "),
-                referenced_by: inp
-                    .current
-                    .tables
-                    .iter()
-                    .filter(|t| t.foreign_keys.iter().any(|fk| fk.ref_table == source))
-                    .map(|t| t.name.clone())
-                    .collect(),
-                nullable: f.kind == Kind::UniqueAdded
-                    && olds.iter().all(|c| current.and_then(|t| t.column(c)).is_some_and(|c| c.nullable)),
+                referenced_by: dedupe.as_ref().map(|x| x.named.clone()).unwrap_or_else(|| {
+                    inp.current
+                        .tables
+                        .iter()
+                        .filter(|t| t.foreign_keys.iter().any(|fk| fk.ref_table == source))
+                        .map(|t| t.name.clone())
+                        .collect()
+                }),
+                nullable: dedupe.as_ref().is_some_and(|x| !x.clear.is_empty()),
+                dedupe,
                 ..base
             }
         }
@@ -1237,7 +1285,11 @@ fn section_todo(inp: &Inputs, f: &Finding, table_now: &str, cols: &BTreeMap<Stri
             let not_null: Vec<String> = ccols.iter().map(|c| format!("{qt}.{} IS NOT NULL", q(c))).collect();
             let join: Vec<String> =
                 ccols.iter().zip(&pcols).map(|(c, p)| format!("p.{} = {qt}.{}", q(p), q(c))).collect();
+            // Clearing the reference is a draft only where the target lets the columns be NULL.
+            let target_t = inp.target.table(&ch.table);
+            let nullable = fk.columns.iter().all(|c| target_t.and_then(|t| t.column(c)).is_some_and(|c| c.nullable));
             Todo {
+                nullable,
                 q_columns: list(d, &ccols),
                 q_parent: q(&parent_now),
                 q_parent_columns: list(d, &pcols),
@@ -1254,6 +1306,137 @@ fn section_todo(inp: &Inputs, f: &Finding, table_now: &str, cols: &BTreeMap<Stri
         _ => base,
     };
     Some(todo)
+}
+
+/// The de-duplication drafts of a new uniqueness on `ct` (the current table, whose name is now
+/// `table_now`) over its current key columns `olds` (expressions as the target writes them).
+fn dedupe(inp: &Inputs, f: &Finding, ct: &Table, table_now: &str, olds: &[String]) -> Option<Dedupe> {
+    let d = inp.dialect;
+    let q = |s: &str| d.quote(s);
+    let qt = q(table_now);
+    let is_column = |c: &str| ct.column(c).is_some();
+    if olds.iter().any(|c| c == "<expr>") {
+        return None;
+    }
+    // The row each group keeps: the lowest primary key; without one, the engine's row address.
+    let (pk, keep): (Vec<String>, String) = match (ct.primary_key.is_empty(), d) {
+        (false, _) => (
+            ct.primary_key.iter().map(|c| q(c)).collect(),
+            format!("the row with the lowest {} of each duplicate group", ct.primary_key.join(", ")),
+        ),
+        (true, Dialect::Sqlite) => {
+            (vec!["rowid".into()], "the first row stored of each duplicate group (the table has no primary key)".into())
+        }
+        (true, Dialect::Postgres) => {
+            (vec!["ctid".into()], "the first row stored of each duplicate group (the table has no primary key)".into())
+        }
+        (true, Dialect::Mysql) => return None,
+    };
+    let row = |alias: &str| {
+        let cols: Vec<String> = pk.iter().map(|c| format!("{alias}.{c}")).collect();
+        if cols.len() == 1 {
+            cols[0].clone()
+        } else {
+            format!("({})", cols.join(", "))
+        }
+    };
+    let pred = f.change.key_predicate().map(|p| format!("({p})"));
+    // A plain key column compares as `k.a = d.a`; an expression, written unqualified, as the
+    // value it has in `k` against the value it has in the row `d` (read again by its key).
+    let same_key: Vec<String> = olds
+        .iter()
+        .map(|c| match is_column(c) {
+            true => format!("k.{0} = d.{0}", q(c)),
+            false => format!("{c} = (SELECT {c} FROM {qt} x WHERE {} = {})", row("x"), row("d")),
+        })
+        .collect();
+    let key = |alias: &str, c: &str| if is_column(c) { format!("{alias}.{}", q(c)) } else { c.to_string() };
+    let mut inner = same_key.clone();
+    inner.extend(pred.clone());
+    inner.push(format!("{} < {}", row("k"), row("d")));
+    let mut cond: Vec<String> = olds.iter().map(|c| format!("{} IS NOT NULL", key("d", c))).collect();
+    cond.extend(pred.clone());
+    cond.push(format!("EXISTS (SELECT 1 FROM {qt} k WHERE {})", inner.join(" AND ")));
+    let cond = cond.join(" AND ");
+    let mut join = same_key;
+    join.push(format!("{} < {}", row("k"), row("d")));
+    // Draft A only where NULL is a value every key column may hold, now and after the script.
+    let target_t = inp.target.table(&f.table);
+    let nullable_everywhere = |c: &str| {
+        let target_name =
+            inp.diff.kept.get(&f.table).and_then(|m| m.columns.iter().find(|(_, o)| *o == c)).map(|(n, _)| n.clone());
+        ct.column(c).is_some_and(|col| col.nullable)
+            && target_name.is_some_and(|n| target_t.and_then(|t| t.column(&n)).is_some_and(|col| col.nullable))
+    };
+    let clear = if f.kind == Kind::PrimaryKeyChanged || !olds.iter().all(|c| is_column(c) && nullable_everywhere(c)) {
+        String::new()
+    } else {
+        let prefix = if d == Dialect::Mysql { "d." } else { "" };
+        olds.iter().map(|c| format!("{prefix}{} = NULL", q(c))).collect::<Vec<_>>().join(", ")
+    };
+    // Referencing rows: re-pointed at the kept row where the reference is one column (MySQL:
+    // from another table, since it cannot update a table it reads in a subquery); named otherwise.
+    let mut repoints = Vec::new();
+    let mut named = Vec::new();
+    for child in &inp.current.tables {
+        for fk in child.foreign_keys.iter().filter(|fk| fk.ref_table == ct.name) {
+            let child_now = inp
+                .diff
+                .kept
+                .values()
+                .find(|m| m.current == child.name)
+                .map(|m| m.target.clone())
+                .unwrap_or(child.name.clone());
+            let (qc, self_ref) = (q(&child_now), child.name == ct.name);
+            match (fk.columns.as_slice(), fk.ref_columns.as_slice()) {
+                ([fc], [rc]) if !(self_ref && d == Dialect::Mysql) => {
+                    let (fc, rc) = (q(fc), q(rc));
+                    let keys: Vec<String> = olds.iter().map(|c| key("k", c)).collect();
+                    let dkeys: Vec<String> = olds.iter().map(|c| key("d", c)).collect();
+                    let tuple = |v: &[String]| if v.len() == 1 { v[0].clone() } else { format!("({})", v.join(", ")) };
+                    let mut kept = vec![format!(
+                        "{} = (SELECT {} FROM {qt} d WHERE d.{rc} = {qc}.{fc})",
+                        tuple(&keys),
+                        dkeys.join(", ")
+                    )];
+                    kept.extend(pred.clone());
+                    let order: Vec<String> = pk.iter().map(|c| format!("k.{c}")).collect();
+                    repoints.push(format!(
+                        "UPDATE {qc} SET {fc} = (SELECT k.{rc} FROM {qt} k WHERE {} ORDER BY {} LIMIT 1) WHERE {fc} IN (SELECT d.{rc} FROM {qt} d WHERE {cond})",
+                        kept.join(" AND "),
+                        order.join(", ")
+                    ));
+                }
+                _ => named.push(format!("{child_now}({})", fk.columns.join(", "))),
+            }
+        }
+    }
+    let rows = f.evidence.duplicate_rows.unwrap_or(0);
+    let mut archive = format!("rehearse_archive_{table_now}_duplicates");
+    if archive.len() > 60 {
+        let hash = crate::schema::sha256_hex(archive.as_bytes());
+        let mut cut = 50;
+        while !archive.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        archive = format!("{}_{}", &archive[..cut], &hash[..8]);
+    }
+    Some(Dedupe {
+        table: table_now.to_string(),
+        keep,
+        cond,
+        mysql_join: join.join(" AND "),
+        clear,
+        rows,
+        q_archive: q(&archive),
+        marker: crate::sqltext::Guard::marker(
+            rows,
+            &format!("{} of {table_now} that the de-duplication removes", if rows == 1 { "row" } else { "rows" }),
+        ),
+        hint: format!("accept_delete: {{ {}: {rows} }}", serde_json::Value::from(table_now)),
+        repoints,
+        named,
+    })
 }
 
 #[cfg(test)]

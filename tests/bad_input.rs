@@ -381,6 +381,14 @@ fn cases() -> Vec<Case> {
             expect: Error(2, &["no_such_column"]),
         },
         Case {
+            name: "hints accepting deletions from an unknown table",
+            setup: |fx| {
+                hints(fx, "accept_delete: { no_such_table: 3 }\n");
+                vec![]
+            },
+            expect: Error(2, &["accept_delete", "no_such_table"]),
+        },
+        Case {
             name: "hints of the wrong shape",
             setup: |fx| {
                 hints(fx, "defaults: [1, 2, 3]\n");

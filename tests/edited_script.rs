@@ -234,3 +234,30 @@ fn composite_fk_drafted_delete_removes_only_the_orphans_the_probe_counted() {
     let rows = common::db::sqlite_query(&fx.test_copy(), "SELECT id FROM inv_line ORDER BY id").unwrap();
     assert_eq!(rows, [["1"], ["3"], ["5"], ["6"]], "the drafted DELETE removed more than the 2 orphans");
 }
+
+/// Regression: a failed rehearsal printed "Downtime: about N s" (an estimate of a script that did
+/// not run through) and "Verdict: AUTO" above FAILED without saying the run failed.
+#[test]
+fn a_failed_rehearsal_shows_no_downtime_estimate_and_says_beside_the_verdict_that_it_failed() {
+    let fx = Fixture::story("add-nullable-column");
+    assert_eq!(fx.run_json(&[]).code, Some(0));
+    let script = std::fs::read_to_string(fx.workdir.join("migration.sql")).unwrap();
+    let broken = fx.dir().join("broken.sql");
+    std::fs::write(&broken, script.replace("COMMIT;", "SELEC 'a typo';\nCOMMIT;")).unwrap();
+    let (out, r) = run_edited(&fx, &broken);
+    assert_eq!(out.code, Some(4), "{}", out.describe());
+    assert_eq!(r["verdict"], "auto", "{r:#}");
+    for format in ["text", "md", "html"] {
+        let shown =
+            common::rehearse(["report", "--workdir", fx.workdir.to_str().unwrap(), "--format", format], fx.dir());
+        let text = shown.stdout;
+        assert!(!text.contains("Downtime:") && !text.contains("Expected downtime"), "{format}: an estimate\n{text}");
+        assert!(text.contains("not a downtime estimate"), "{format}: the time is not labelled\n{text}");
+        assert!(
+            text.contains("rehearsal FAILED")
+                || text.contains("rehearsal **FAILED**")
+                || text.contains("The rehearsal failed"),
+            "{format}: the verdict does not say the run failed\n{text}"
+        );
+    }
+}

@@ -6,7 +6,7 @@
 //! Format: `name`, `story`, `engines`, `pending` (ours: engines where the story is not implemented
 //! yet; skipped there), `live` (+ `live_<engine>`), `target` (+ `target_<engine>`), `hints`,
 //! `expect` { verdict, findings [{kind, table, column?, verdict, evidence?}], rehearsal, after
-//! [{sql, sql_<engine>?, rows}] }, `variants` [{story?, live*, target*, hints?, expect}]. A variant
+//! [{sql, sql_<engine>?, rows}], edit? (ours: see `Edit`) }, `variants` [{story?, live*, target*, hints?, expect}]. A variant
 //! inherits what it does not set, except `expect`.
 
 use super::db::{Engine, LiveDb, Server};
@@ -96,6 +96,71 @@ pub struct Expect {
     pub rehearsal: String,
     #[serde(default)]
     pub after: Vec<After>,
+    /// Ours: then decide the script's TODOs as a sysadmin would, rehearse the edited script with
+    /// `--script`, and judge that run.
+    #[serde(default)]
+    pub edit: Option<Edit>,
+    /// Ours: text the generated script must contain, and text it must not.
+    #[serde(default)]
+    pub script_has: Vec<String>,
+    #[serde(default)]
+    pub script_lacks: Vec<String>,
+}
+
+/// `expect.edit`: which draft to uncomment (`draft: B` takes the lines of the block under
+/// `-- Draft B`, `draft: ""` the one under `-- Draft:`; `statement: "UPDATE "` every commented
+/// line starting with it), the sysadmin hints for the second run, and what it must give.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Edit {
+    #[serde(default)]
+    pub draft: Option<String>,
+    #[serde(default)]
+    pub statement: Option<String>,
+    #[serde(default)]
+    pub sysadmin_hints: Option<Yaml>,
+    pub rehearsal: String,
+    #[serde(default)]
+    pub after: Vec<After>,
+    /// Strings the text report of the second run must contain.
+    #[serde(default)]
+    pub report_says: Vec<String>,
+}
+
+/// Decide a script's TODOs the way a sysadmin does with an editor: delete the TODO marker lines,
+/// and remove the leading `-- ` of the chosen draft's lines. None when the draft is not there.
+pub fn uncomment(script: &str, edit: &Edit) -> Option<String> {
+    let mut out = Vec::new();
+    let mut in_block = false;
+    let mut changed = 0;
+    for l in script.lines() {
+        if l.trim_start().starts_with("-- TODO(rehearse):") {
+            in_block = false;
+            continue;
+        }
+        if let Some(label) = &edit.draft {
+            let header = if label.is_empty() { "-- Draft:".to_string() } else { format!("-- Draft {label}") };
+            if l.starts_with("-- Draft") || l.starts_with("-- ...") || !l.starts_with("-- ") {
+                in_block = l.starts_with(&header);
+                out.push(l.to_string());
+                continue;
+            }
+            if in_block {
+                out.push(l["-- ".len()..].to_string());
+                changed += 1;
+                continue;
+            }
+        }
+        if let Some(prefix) = &edit.statement {
+            if let Some(sql) = l.strip_prefix("-- ").filter(|sql| sql.starts_with(prefix.as_str())) {
+                out.push(sql.to_string());
+                changed += 1;
+                continue;
+            }
+        }
+        out.push(l.to_string());
+    }
+    (changed > 0).then(|| out.join("\n") + "\n")
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -489,6 +554,16 @@ pub fn run_case(engine: Engine, server: Option<&Server>, case: &Case) -> Vec<Str
             if markers != todo_count {
                 problems.push(format!("script has {markers} TODO(rehearse) markers, report says {todo_count}"));
             }
+            for want in &expect.script_has {
+                if !text.contains(want.as_str()) {
+                    problems.push(format!("the script does not contain {want:?}"));
+                }
+            }
+            for unwanted in &expect.script_lacks {
+                if text.contains(unwanted.as_str()) {
+                    problems.push(format!("the script contains {unwanted:?}"));
+                }
+            }
         }
         Some(Err(e)) => problems.push(format!("script {:?} cannot be read: {e}", report.get("script"))),
         None => {}
@@ -535,8 +610,135 @@ pub fn run_case(engine: Engine, server: Option<&Server>, case: &Case) -> Vec<Str
             }
         }
     }
+    if let Some(edit) = &expect.edit {
+        problems.extend(run_edit(engine, &live, &workdir, tmp.path(), &cfg, edit, &before));
+    }
     if !problems.is_empty() && super::keep_temp() {
         problems.push(format!("(kept in {})", tmp.path().display()));
+    }
+    problems
+}
+
+/// A report's text without HTML tags and with its entities read (plain text is left as it is).
+fn html_text(s: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in s.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    let out = out
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The second run of a story with `expect.edit`: the generated script with one draft decided.
+fn run_edit(
+    engine: Engine,
+    live: &LiveDb,
+    workdir: &Path,
+    dir: &Path,
+    cfg: &Json,
+    edit: &Edit,
+    live_before: &super::db::Fingerprint,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let script = match std::fs::read_to_string(workdir.join("migration.sql")) {
+        Ok(s) => s,
+        Err(e) => return vec![format!("edit: no generated script: {e}")],
+    };
+    let Some(edited) = uncomment(&script, edit) else {
+        return vec![format!("edit: the script has no draft {:?} / statement {:?}", edit.draft, edit.statement)];
+    };
+    let edited_path = dir.join("edited.sql");
+    std::fs::write(&edited_path, &edited).expect("write the edited script");
+    let mut cfg = cfg.clone();
+    if let Some(h) = &edit.sysadmin_hints {
+        let p = dir.join("sysadmin-hints.yaml");
+        std::fs::write(&p, serde_yaml::to_string(h).expect("hints serialize")).expect("write the sysadmin hints");
+        cfg["sysadmin_hints"] = p.to_str().expect("utf-8 path").into();
+    }
+    let cfg_path = dir.join("upgrade-edited.yaml");
+    write_yaml(&cfg_path, &cfg);
+    let out = rehearse(
+        [
+            OsStr::new("run"),
+            OsStr::new("--config"),
+            cfg_path.as_os_str(),
+            OsStr::new("--script"),
+            edited_path.as_os_str(),
+            OsStr::new("--format"),
+            OsStr::new("json"),
+        ],
+        dir,
+    );
+    let report = match out.json() {
+        Ok(r) => r,
+        Err(e) => return vec![format!("edit: no JSON report: {e}")],
+    };
+    let status = report.pointer("/rehearsal/status").map(json_text).unwrap_or_default();
+    if status != edit.rehearsal {
+        let why = report
+            .pointer("/rehearsal/error")
+            .or(report.pointer("/rehearsal/reason"))
+            .map(json_text)
+            .unwrap_or_default();
+        problems.push(format!("edit: rehearsal {status} != {} ({})", edit.rehearsal, super::head(&why, 400)));
+    }
+    if status == "passed" {
+        for q in &edit.after {
+            let sql = q.sql_for(engine);
+            match live.query_test_copy(workdir, sql) {
+                Ok(rows) => {
+                    let got: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|v| norm(v)).collect()).collect();
+                    let want: Vec<Vec<String>> =
+                        q.rows.iter().map(|r| r.iter().map(|v| norm(&yaml_text(v))).collect()).collect();
+                    if got != want {
+                        problems.push(format!("edit: after {sql:?}: got {got:?}, want {want:?}"));
+                    }
+                }
+                Err(e) => problems.push(format!("edit: after-query failed: {}", super::head(&e, 300))),
+            }
+        }
+    }
+    // Every format of the saved report says it (the HTML one with its markup, so its text).
+    for format in ["text", "md", "html"] {
+        if edit.report_says.is_empty() {
+            break;
+        }
+        let shown = rehearse(
+            [
+                OsStr::new("report"),
+                OsStr::new("--workdir"),
+                workdir.as_os_str(),
+                OsStr::new("--format"),
+                OsStr::new(format),
+            ],
+            dir,
+        );
+        let text = html_text(&shown.stdout);
+        for want in &edit.report_says {
+            if !text.contains(want.as_str()) {
+                problems
+                    .push(format!("edit: the {format} report does not say {want:?}:\n{}", super::head(&text, 3000)));
+            }
+        }
+    }
+    match live.fingerprint() {
+        Ok(after) => {
+            if let Some(what) = after.changed_from(live_before) {
+                problems.push(format!("LIVE DATABASE CHANGED by the edited rehearsal: {what}"));
+            }
+        }
+        Err(e) => problems.push(format!("cannot fingerprint live after the edited run: {e}")),
     }
     problems
 }
