@@ -209,7 +209,7 @@ pub fn name_similarity(a: &str, b: &str) -> f64 {
 }
 
 /// Does `new` hold every value `old` can (same family, no narrower)?
-fn widens(old: &str, new: &str) -> bool {
+pub fn widens(old: &str, new: &str) -> bool {
     use crate::schema::{char_limit, integer_rank, numeric_precision};
     if Family::of(old) != Family::of(new) {
         return false;

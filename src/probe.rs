@@ -44,6 +44,10 @@ pub struct Evidence {
     /// not have, has none.
     #[serde(skip)]
     pub queries: BTreeMap<Figure, String>,
+    /// Nothing was measured (`rehearse diff` probes no data): every figure is absent, and a verdict
+    /// assumes the worst the data could bring without a message ever naming a count.
+    #[serde(skip)]
+    pub nothing_measured: bool,
 }
 
 /// One figure of the evidence.
@@ -61,6 +65,11 @@ pub enum Figure {
 }
 
 impl Evidence {
+    /// Evidence for a change nobody measured: no figure at all, and why (`unprobed`).
+    pub fn not_measured(why: &str) -> Evidence {
+        Evidence { unprobed: Some(why.to_string()), nothing_measured: true, ..Default::default() }
+    }
+
     pub fn value(&self, figure: Figure) -> Option<i64> {
         match figure {
             Figure::Rows => self.rows,
