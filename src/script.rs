@@ -399,6 +399,11 @@ pub fn render(inp: &Inputs) -> anyhow::Result<String> {
         }
         ctx.sections.push(s);
     }
+    if d == Dialect::Mysql {
+        let (drops, adds) = fks_around_type_changes(inp);
+        ctx.fk_drops.extend(drops);
+        ctx.fk_adds.extend(adds);
+    }
     // Findings without a section of their own (dropped, split and merged tables).
     for f in inp.findings.iter().filter(|f| matches!(f.kind, Kind::TableDropped | Kind::TableSplit | Kind::TableMerged))
     {
@@ -647,6 +652,56 @@ fn add_fk(d: Dialect, table: &str, fk: &crate::schema::ForeignKey) -> Op {
         on_update: fk.on_update.clone(),
         deferrable: fk.deferrable.clone(),
     }
+}
+
+/// MySQL/MariaDB refuse to change the type of a column a foreign key uses, on either side (the
+/// 32->64-bit key migration: `Cannot change column 'id': used in a foreign key constraint`). Every
+/// kept foreign key whose columns or referenced columns change type is dropped before anything
+/// changes and added back after the columns have their new types, as the target declares it (its
+/// name and actions). Foreign keys that go away or change anyway are already in those phases.
+fn fks_around_type_changes(inp: &Inputs) -> (Vec<Op>, Vec<Op>) {
+    let d = inp.dialect;
+    // (current table, current column) of every column whose type changes.
+    let retyped: Vec<(&str, &str)> = inp
+        .findings
+        .iter()
+        .filter(|f| f.kind == Kind::ColumnTypeChanged)
+        .map(|f| {
+            let col = f.change.old_column.as_deref().or(f.column.as_deref()).unwrap_or_default();
+            (f.change.source_table(), col)
+        })
+        .collect();
+    let dropped_anyway = |table: &str, fk: &crate::schema::ForeignKey| {
+        inp.findings.iter().any(|f| {
+            f.kind == Kind::ForeignKeyDropped
+                && f.change.source_table() == table
+                && f.change.foreign_key.as_ref().is_some_and(|g| g.name == fk.name)
+        })
+    };
+    let (mut drops, mut adds) = (Vec::new(), Vec::new());
+    for (current, map) in inp.diff.kept.values().map(|m| (inp.current.table(&m.current), m)) {
+        let (Some(ct), Some(tt)) = (current, inp.target.table(&map.target)) else { continue };
+        for fk in &ct.foreign_keys {
+            let uses_retyped = fk.columns.iter().any(|c| retyped.contains(&(ct.name.as_str(), c.as_str())))
+                || fk.ref_columns.iter().any(|c| retyped.contains(&(fk.ref_table.as_str(), c.as_str())));
+            let Some(name) = fk.name.as_ref().filter(|_| uses_retyped && !dropped_anyway(&ct.name, fk)) else {
+                continue;
+            };
+            // The same foreign key in the target: by name, the columns renamed along.
+            let cols: Vec<String> = fk
+                .columns
+                .iter()
+                .map(|c| map.columns.iter().find(|(_, o)| *o == c).map(|(n, _)| n.clone()).unwrap_or(c.clone()))
+                .collect();
+            let Some(kept) = tt.foreign_keys.iter().find(|g| g.name.as_ref() == Some(name) || g.columns == cols)
+            else {
+                continue;
+            };
+            drops.push(Op::DropForeignKey { q_table: d.quote(&ct.name), q_name: d.quote(name) });
+            adds.push(add_fk(d, &tt.name, kept));
+        }
+    }
+    (drops, adds)
 }
 
 /// Drafted pairings for ambiguous renames (target column -> current column): each added column
