@@ -410,6 +410,25 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
         Kind::ForeignKeyDropped => {
             (Auto, format!("foreign key {}({}) is dropped", ch.table, ch.columns.join(", ")), false)
         }
+        Kind::IndexRenamed | Kind::ConstraintRenamed => {
+            let what = match (&ch.index, &ch.unique, &ch.foreign_key, &ch.check) {
+                (Some(_), ..) => "index".to_string(),
+                (_, Some(_), ..) => format!("unique key ({})", ch.columns.join(", ")),
+                (_, _, Some(fk), _) => format!("foreign key {}({}) -> {}", ch.table, ch.columns.join(", "), fk.ref_table),
+                (_, _, _, Some(c)) => format!("check ({})", c.expr),
+                _ => format!("primary key ({})", ch.columns.join(", ")),
+            };
+            (
+                Auto,
+                format!(
+                    "{what} {} on {} is renamed to {}, the new schema's name",
+                    ch.old_name.clone().unwrap_or_default(),
+                    q(&ch.table),
+                    ch.new_name.clone().unwrap_or_default()
+                ),
+                false,
+            )
+        }
         Kind::CheckDropped => (
             Auto,
             format!(
@@ -642,6 +661,8 @@ pub fn code_of(ch: &Change) -> (&'static str, Vec<&'static str>) {
         Kind::ForeignKeyDropped => ("RH307", vec!["atlas:CD101"]),
         Kind::CheckAdded => ("RH308", vec!["squawk:constraint-missing-not-valid"]),
         Kind::CheckDropped => ("RH309", vec!["atlas:CD101"]),
+        Kind::IndexRenamed => ("RH310", vec![]),
+        Kind::ConstraintRenamed => ("RH311", vec![]),
     }
 }
 

@@ -232,6 +232,18 @@ enum Op {
         q_table: String,
         q_index: String,
     },
+    /// PostgreSQL `ALTER INDEX .. RENAME TO`, MySQL/MariaDB `ALTER TABLE .. RENAME INDEX`.
+    RenameIndex {
+        q_table: String,
+        from: String,
+        to: String,
+    },
+    /// PostgreSQL `ALTER TABLE .. RENAME CONSTRAINT` (its index is renamed with it).
+    RenameConstraint {
+        q_table: String,
+        from: String,
+        to: String,
+    },
     CreateIndex {
         sql: String,
     },
@@ -673,9 +685,9 @@ fn fks_around_type_changes(inp: &Inputs) -> (Vec<Op>, Vec<Op>) {
         .collect();
     let dropped_anyway = |table: &str, fk: &crate::schema::ForeignKey| {
         inp.findings.iter().any(|f| {
-            f.kind == Kind::ForeignKeyDropped
-                && f.change.source_table() == table
-                && f.change.foreign_key.as_ref().is_some_and(|g| g.name == fk.name)
+            let renamed = f.kind == Kind::ConstraintRenamed && f.change.foreign_key.is_some();
+            let gone = f.kind == Kind::ForeignKeyDropped && f.change.foreign_key.as_ref().is_some_and(|g| g.name == fk.name);
+            f.change.source_table() == table && (gone || (renamed && f.change.old_name == fk.name))
         })
     };
     let (mut drops, mut adds) = (Vec::new(), Vec::new());
@@ -748,7 +760,7 @@ fn converted(inp: &Inputs, table: &str, c: &Column, from: &Column, old: &str) ->
 /// Does SQLite's ALTER TABLE make this change in place, or must the table be rebuilt?
 fn sqlite_in_place(f: &Finding) -> bool {
     match f.kind {
-        Kind::ColumnRenamed | Kind::IndexAdded | Kind::IndexDropped => true,
+        Kind::ColumnRenamed | Kind::IndexAdded | Kind::IndexDropped | Kind::IndexRenamed => true,
         Kind::ColumnAdded => {
             let c = f.change.to.clone().unwrap_or_default();
             let constant_default = c.default.as_deref().is_none_or(|d| !d.contains('('));
@@ -799,6 +811,16 @@ fn sqlite_section(inp: &Inputs, t: &Table, fs: &[&Finding]) -> Section {
                 Kind::IndexAdded => s.ops.push(Op::CreateIndex {
                     sql: one_index_sql(&t.name, &f.change.index.clone().unwrap_or_default(), d),
                 }),
+                // SQLite has no ALTER INDEX: the index is made again under the target's name.
+                Kind::IndexRenamed => {
+                    s.ops.push(Op::DropIndex {
+                        q_table: q(&t.name),
+                        q_index: q(f.change.old_name.as_deref().unwrap_or_default()),
+                    });
+                    s.ops.push(Op::CreateIndex {
+                        sql: one_index_sql(&t.name, &f.change.index.clone().unwrap_or_default(), d),
+                    });
+                }
                 _ => {}
             }
         }
@@ -1056,6 +1078,28 @@ fn alter_section(inp: &Inputs, t: &Table, fs: &[&Finding], ctx: &mut Ctx) -> Sec
         });
     }
     // Global phases.
+    // Names become the target's, right after the table renames (so by the table's new name).
+    for f in of(Kind::IndexRenamed).chain(of(Kind::ConstraintRenamed)) {
+        let (from, to) = (q(f.change.old_name.as_deref().unwrap_or_default()), q(f.change.new_name.as_deref().unwrap_or_default()));
+        let ch = &f.change;
+        match (d, ch.kind()) {
+            (_, Kind::IndexRenamed) => ctx.renames.push(Op::RenameIndex { q_table: qt.clone(), from, to }),
+            (Dialect::Postgres, _) => ctx.renames.push(Op::RenameConstraint { q_table: qt.clone(), from, to }),
+            // MySQL/MariaDB: a unique key is an index; a foreign key or a check has no RENAME, so it
+            // is dropped and added again as the target declares it (a foreign key's own index is
+            // renamed by its own index_renamed change, between the two).
+            _ if ch.unique.is_some() => ctx.renames.push(Op::RenameIndex { q_table: qt.clone(), from, to }),
+            _ if ch.foreign_key.is_some() => {
+                ctx.fk_drops.push(Op::DropForeignKey { q_table: q(&map.current), q_name: from });
+                ctx.fk_adds.push(add_fk(d, &t.name, ch.foreign_key.as_ref().expect("checked")));
+            }
+            _ => {
+                let c = ch.check.clone().unwrap_or_default();
+                s.ops.push(Op::DropCheck { q_table: qt.clone(), q_name: from });
+                s.ops.push(Op::AddCheck { q_table: qt.clone(), q_name: Some(to), expr: c.sql.unwrap_or(c.expr) });
+            }
+        }
+    }
     for f in of(Kind::IndexDropped) {
         let idx = f.change.index.clone().unwrap_or_default();
         ctx.index_drops.push(Op::DropIndex { q_table: q(&map.current), q_index: q(&idx.name) });
