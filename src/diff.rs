@@ -797,7 +797,8 @@ fn pair_by_key<'a, T, K: PartialEq>(
         }
     }
     for (c, ck) in pending {
-        let used_by_current = |j: usize| cur.iter().zip(cur_keys).any(|(o, ok)| ok == ck && name_of(o) == name_of(&tgt[j]));
+        let used_by_current =
+            |j: usize| cur.iter().zip(cur_keys).any(|(o, ok)| ok == ck && name_of(o) == name_of(&tgt[j]));
         if let Some(j) = (0..tgt.len()).find(|&j| !taken[j] && &tgt_keys[j] == ck && !used_by_current(j)) {
             taken[j] = true;
             out.push((c, &tgt[j]));
@@ -882,6 +883,34 @@ mod tests {
         h.renames.columns.insert("t.nope".into(), "id".into());
         let e = diff(&cur, &cur, &h).unwrap_err().to_string();
         assert!(e.contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn a_kept_index_or_constraint_under_another_name_is_renamed_and_unnamed_ones_are_not_compared() {
+        let mut cur = schema(vec![col("id", "integer"), col("a", "text"), col("b", "text")]);
+        let t = &mut cur.tables[0];
+        t.indexes = vec![
+            Index { name: "t_a".into(), columns: vec!["a".into()], ..Default::default() },
+            Index { name: "t_b".into(), columns: vec!["b".into()], ..Default::default() },
+        ];
+        t.uniques = vec![Unique { name: Some("t_b_uq".into()), columns: vec!["b".into()] }];
+        t.checks = vec![Check { name: None, expr: "a <> b".into(), sql: None }];
+        let mut tgt = cur.clone();
+        let t = &mut tgt.tables[0];
+        t.indexes[0].name = "t_a_idx".into();
+        t.uniques[0].name = Some("t_b_key".into());
+        t.checks[0].name = Some("t_ab".into());
+        let d = diff(&cur, &tgt, &Hints::default()).unwrap();
+        let got: Vec<_> =
+            d.changes.iter().map(|c| (c.kind(), c.old_name.clone().unwrap(), c.new_name.clone().unwrap())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Kind::ConstraintRenamed, "t_b_uq".into(), "t_b_key".into()),
+                (Kind::IndexRenamed, "t_a".into(), "t_a_idx".into()),
+            ],
+            "the unnamed check has no name to compare"
+        );
     }
 
     #[test]

@@ -79,7 +79,8 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
     // With nothing measured (`rehearse diff`), a count is never printed: `fig` says what the
     // figure would count in words, and every verdict takes the worst the data could hold.
     let blind = e.nothing_measured;
-    let fig = |n: i64, one: &str, many: &str, unknown: &str| if blind { unknown.to_string() } else { plural(n, one, many) };
+    let fig =
+        |n: i64, one: &str, many: &str, unknown: &str| if blind { unknown.to_string() } else { plural(n, one, many) };
     let why = e.unprobed.clone().unwrap_or_default();
     let (verdict, message, accepted) = match ch.kind() {
         Kind::TableAdded => (Auto, format!("new table {}, created empty", q(&ch.table)), false),
@@ -363,7 +364,11 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
             let what =
                 format!("{}({}) -> {}({})", ch.table, fk.columns.join(", "), fk.ref_table, fk.ref_columns.join(", "));
             if blind {
-                (Human, format!("new foreign key {what}: whether every row has its parent is not measured ({why})"), false)
+                (
+                    Human,
+                    format!("new foreign key {what}: whether every row has its parent is not measured ({why})"),
+                    false,
+                )
             } else if orphans > 0 {
                 (
                     Human,
@@ -414,7 +419,9 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
             let what = match (&ch.index, &ch.unique, &ch.foreign_key, &ch.check) {
                 (Some(_), ..) => "index".to_string(),
                 (_, Some(_), ..) => format!("unique key ({})", ch.columns.join(", ")),
-                (_, _, Some(fk), _) => format!("foreign key {}({}) -> {}", ch.table, ch.columns.join(", "), fk.ref_table),
+                (_, _, Some(fk), _) => {
+                    format!("foreign key {}({}) -> {}", ch.table, ch.columns.join(", "), fk.ref_table)
+                }
                 (_, _, _, Some(c)) => format!("check ({})", c.expr),
                 _ => format!("primary key ({})", ch.columns.join(", ")),
             };

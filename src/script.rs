@@ -686,7 +686,8 @@ fn fks_around_type_changes(inp: &Inputs) -> (Vec<Op>, Vec<Op>) {
     let dropped_anyway = |table: &str, fk: &crate::schema::ForeignKey| {
         inp.findings.iter().any(|f| {
             let renamed = f.kind == Kind::ConstraintRenamed && f.change.foreign_key.is_some();
-            let gone = f.kind == Kind::ForeignKeyDropped && f.change.foreign_key.as_ref().is_some_and(|g| g.name == fk.name);
+            let gone =
+                f.kind == Kind::ForeignKeyDropped && f.change.foreign_key.as_ref().is_some_and(|g| g.name == fk.name);
             f.change.source_table() == table && (gone || (renamed && f.change.old_name == fk.name))
         })
     };
@@ -705,8 +706,7 @@ fn fks_around_type_changes(inp: &Inputs) -> (Vec<Op>, Vec<Op>) {
                 .iter()
                 .map(|c| map.columns.iter().find(|(_, o)| *o == c).map(|(n, _)| n.clone()).unwrap_or(c.clone()))
                 .collect();
-            let Some(kept) = tt.foreign_keys.iter().find(|g| g.name.as_ref() == Some(name) || g.columns == cols)
-            else {
+            let Some(kept) = tt.foreign_keys.iter().find(|g| g.name.as_ref() == Some(name) || g.columns == cols) else {
                 continue;
             };
             drops.push(Op::DropForeignKey { q_table: d.quote(&ct.name), q_name: d.quote(name) });
@@ -1080,7 +1080,8 @@ fn alter_section(inp: &Inputs, t: &Table, fs: &[&Finding], ctx: &mut Ctx) -> Sec
     // Global phases.
     // Names become the target's, right after the table renames (so by the table's new name).
     for f in of(Kind::IndexRenamed).chain(of(Kind::ConstraintRenamed)) {
-        let (from, to) = (q(f.change.old_name.as_deref().unwrap_or_default()), q(f.change.new_name.as_deref().unwrap_or_default()));
+        let (from, to) =
+            (q(f.change.old_name.as_deref().unwrap_or_default()), q(f.change.new_name.as_deref().unwrap_or_default()));
         let ch = &f.change;
         match (d, ch.kind()) {
             (_, Kind::IndexRenamed) => ctx.renames.push(Op::RenameIndex { q_table: qt.clone(), from, to }),

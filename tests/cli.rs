@@ -587,7 +587,8 @@ fn diff_without_data_shows_no_figure_it_did_not_measure() {
         assert!(!f["message"].as_str().unwrap().contains(" 1 "), "{f:#}");
     }
     // Unknown data is the worst case: the NOT NULL column and the dropped column are not automatic.
-    for (k, verdict) in [("column_added", "human"), ("column_dropped", "lossy"), ("column_nullability_changed", "human")]
+    for (k, verdict) in
+        [("column_added", "human"), ("column_dropped", "lossy"), ("column_nullability_changed", "human")]
     {
         let f = findings.iter().find(|f| f["kind"] == k).unwrap();
         assert_eq!(f["verdict"], verdict, "{f:#}");
