@@ -34,6 +34,10 @@ pub enum Kind {
     ForeignKeyDropped,
     CheckAdded,
     CheckDropped,
+    /// The same index (columns, uniqueness, predicate) under another name: renamed to the target's.
+    IndexRenamed,
+    /// The same unique key, foreign key, check or primary key under another name.
+    ConstraintRenamed,
 }
 
 impl Kind {
@@ -63,6 +67,8 @@ impl Kind {
             Kind::ForeignKeyDropped => "foreign_key_dropped",
             Kind::CheckAdded => "check_added",
             Kind::CheckDropped => "check_dropped",
+            Kind::IndexRenamed => "index_renamed",
+            Kind::ConstraintRenamed => "constraint_renamed",
         }
     }
 }
@@ -95,6 +101,13 @@ pub struct Change {
     pub foreign_key: Option<ForeignKey>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check: Option<Check>,
+    /// An index's or constraint's current name, when it is renamed to the target's (the target's
+    /// object is in `index`, `unique`, `foreign_key` or `check`; a primary key's name in `columns`'
+    /// place is `new_name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_name: Option<String>,
     /// Rename candidates, most likely first, when a rename is ambiguous.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<String>,
@@ -509,7 +522,7 @@ pub fn names_mean_the_same(table: &str, old: &str, new: &str) -> bool {
 }
 
 /// Does `new` hold every value `old` can (same family, no narrower)?
-fn widens(old: &str, new: &str) -> bool {
+pub fn widens(old: &str, new: &str) -> bool {
     use crate::schema::{char_limit, integer_rank, numeric_precision};
     if Family::of(old) != Family::of(new) {
         return false;
@@ -995,6 +1008,28 @@ fn diff_table(
             out.push(ch);
         }
     }
+    // Names: what the next release's own migration will name (`DROP INDEX <name>`), and what the
+    // fingerprint records. An object kept under another name is renamed to the target's; names
+    // the engine does not keep (SQLite's unnamed constraints) are None and never compared.
+    let renamed = |kind, old: &Option<String>, new: &Option<String>, cols: &[String]| {
+        let (Some(o), Some(n)) = (old, new) else { return None };
+        (o != n).then(|| {
+            let mut ch = with_old(Change::new(kind, &tt.name));
+            ch.columns = cols.to_vec();
+            ch.old_name = Some(o.clone());
+            ch.new_name = Some(n.clone());
+            ch
+        })
+    };
+    if rename(&ct.primary_key) == tt.primary_key {
+        out.extend(renamed(Kind::ConstraintRenamed, &ct.primary_key_name, &tt.primary_key_name, &tt.primary_key));
+    }
+    for (old, new) in pair_by_key(&ct.uniques, &cur_uniques, &tt.uniques, &tgt_uniques, |u| u.name.clone()) {
+        if let Some(mut ch) = renamed(Kind::ConstraintRenamed, &old.name, &new.name, &new.columns) {
+            ch.unique = Some(new.clone());
+            out.push(ch);
+        }
+    }
     let index_key = |i: &Index, cols: Vec<String>| (cols, i.unique, i.predicate.as_deref().map(norm_expr));
     let cur_idx: Vec<_> = ct.indexes.iter().map(|i| index_key(i, rename(&i.columns))).collect();
     let tgt_idx: Vec<_> = tt.indexes.iter().map(|i| index_key(i, i.columns.clone())).collect();
@@ -1011,6 +1046,14 @@ fn diff_table(
             let mut ch = with_old(Change::new(Kind::IndexAdded, &tt.name));
             ch.columns = k.0.clone();
             ch.index = Some(i.clone());
+            out.push(ch);
+        }
+    }
+    for (old, new) in pair_by_key(&ct.indexes, &cur_idx, &tt.indexes, &tgt_idx, |i| Some(i.name.clone())) {
+        if let Some(mut ch) =
+            renamed(Kind::IndexRenamed, &Some(old.name.clone()), &Some(new.name.clone()), &new.columns)
+        {
+            ch.index = Some(new.clone());
             out.push(ch);
         }
     }
@@ -1057,6 +1100,12 @@ fn diff_table(
             out.push(ch);
         }
     }
+    for (old, new) in pair_by_key(&ct.foreign_keys, &cur_fk, &tt.foreign_keys, &tgt_fk, |f| f.name.clone()) {
+        if let Some(mut ch) = renamed(Kind::ConstraintRenamed, &old.name, &new.name, &new.columns) {
+            ch.foreign_key = Some(new.clone());
+            out.push(ch);
+        }
+    }
     let cur_chk: Vec<String> = ct.checks.iter().map(|c| norm_expr(&c.expr)).collect();
     let tgt_chk: Vec<String> = tt.checks.iter().map(|c| norm_expr(&c.expr)).collect();
     for (c, k) in ct.checks.iter().zip(&cur_chk) {
@@ -1073,7 +1122,45 @@ fn diff_table(
             out.push(ch);
         }
     }
+    for (old, new) in pair_by_key(&ct.checks, &cur_chk, &tt.checks, &tgt_chk, |c| c.name.clone()) {
+        if let Some(mut ch) = renamed(Kind::ConstraintRenamed, &old.name, &new.name, &[]) {
+            ch.check = Some(new.clone());
+            out.push(ch);
+        }
+    }
     map
+}
+
+/// Kept objects (the same structural key on both sides), each current one with its target
+/// counterpart: the one of the same name when there is one, else the first of that key whose name
+/// no current object of the key has. Two objects of one key are paired one to one.
+fn pair_by_key<'a, T, K: PartialEq>(
+    cur: &'a [T],
+    cur_keys: &[K],
+    tgt: &'a [T],
+    tgt_keys: &[K],
+    name_of: impl Fn(&T) -> Option<String>,
+) -> Vec<(&'a T, &'a T)> {
+    let mut taken = vec![false; tgt.len()];
+    let mut out = Vec::new();
+    // Same names first, so a renamed twin does not take an unrenamed one's partner.
+    let mut pending = Vec::new();
+    for (c, ck) in cur.iter().zip(cur_keys) {
+        let same = (0..tgt.len()).find(|&j| !taken[j] && &tgt_keys[j] == ck && name_of(&tgt[j]) == name_of(c));
+        match same {
+            Some(j) => taken[j] = true,
+            None => pending.push((c, ck)),
+        }
+    }
+    for (c, ck) in pending {
+        let used_by_current =
+            |j: usize| cur.iter().zip(cur_keys).any(|(o, ok)| ok == ck && name_of(o) == name_of(&tgt[j]));
+        if let Some(j) = (0..tgt.len()).find(|&j| !taken[j] && &tgt_keys[j] == ck && !used_by_current(j)) {
+            taken[j] = true;
+            out.push((c, &tgt[j]));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -1237,6 +1324,34 @@ mod tests {
         h.renames.columns.insert("t.nope".into(), "id".into());
         let e = diff(&cur, &cur, &h).unwrap_err().to_string();
         assert!(e.contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn a_kept_index_or_constraint_under_another_name_is_renamed_and_unnamed_ones_are_not_compared() {
+        let mut cur = schema(vec![col("id", "integer"), col("a", "text"), col("b", "text")]);
+        let t = &mut cur.tables[0];
+        t.indexes = vec![
+            Index { name: "t_a".into(), columns: vec!["a".into()], ..Default::default() },
+            Index { name: "t_b".into(), columns: vec!["b".into()], ..Default::default() },
+        ];
+        t.uniques = vec![Unique { name: Some("t_b_uq".into()), columns: vec!["b".into()] }];
+        t.checks = vec![Check { name: None, expr: "a <> b".into(), sql: None }];
+        let mut tgt = cur.clone();
+        let t = &mut tgt.tables[0];
+        t.indexes[0].name = "t_a_idx".into();
+        t.uniques[0].name = Some("t_b_key".into());
+        t.checks[0].name = Some("t_ab".into());
+        let d = diff(&cur, &tgt, &Hints::default()).unwrap();
+        let got: Vec<_> =
+            d.changes.iter().map(|c| (c.kind(), c.old_name.clone().unwrap(), c.new_name.clone().unwrap())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Kind::ConstraintRenamed, "t_b_uq".into(), "t_b_key".into()),
+                (Kind::IndexRenamed, "t_a".into(), "t_a_idx".into()),
+            ],
+            "the unnamed check has no name to compare"
+        );
     }
 
     #[test]

@@ -82,10 +82,16 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
     let col = ch.column.clone().unwrap_or_default();
     let key = format!("{}.{col}", ch.table);
     let rows = e.rows.unwrap_or(0);
+    // With nothing measured (`rehearse diff`), a count is never printed: `fig` says what the
+    // figure would count in words, and every verdict takes the worst the data could hold.
+    let blind = e.nothing_measured;
+    let fig =
+        |n: i64, one: &str, many: &str, unknown: &str| if blind { unknown.to_string() } else { plural(n, one, many) };
+    let why = e.unprobed.clone().unwrap_or_default();
     let (verdict, message, accepted) = match ch.kind() {
         Kind::TableAdded => (Auto, format!("new table {}, created empty", q(&ch.table)), false),
         Kind::TableDropped => {
-            if rows == 0 {
+            if rows == 0 && !blind {
                 (Auto, format!("table {} is empty and is dropped", q(&ch.table)), false)
             } else {
                 let ok = hints.accepts_loss(&ch.table, None);
@@ -94,7 +100,7 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
                     format!(
                         "dropping table {} loses {}; afterwards the backup in the workdir is the only copy{}",
                         q(&ch.table),
-                        plural(rows, "row", "rows"),
+                        fig(rows, "row", "rows", "the rows it holds"),
                         if ok { " (loss accepted in hints)" } else { "; accept it with accept_loss or keep the table" }
                     ),
                     ok,
@@ -133,7 +139,7 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
                     ),
                     false,
                 )
-            } else if lost > 0 {
+            } else if lost > 0 || (blind && !ch.columns.is_empty()) {
                 let ok = hints.accepts_loss(&ch.table, None);
                 (
                     Lossy,
@@ -141,7 +147,7 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
                         "table {} is split into {parts}; columns {} are in none of them and lose {}",
                         q(&ch.table),
                         ch.columns.join(", "),
-                        plural(lost, "value", "values")
+                        fig(lost, "value", "values", "their values")
                     ),
                     ok,
                 )
@@ -151,7 +157,7 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
                     format!(
                         "table {} is split into {parts}: all {} are copied (split hint)",
                         q(&ch.table),
-                        plural(rows, "row", "rows")
+                        fig(rows, "row", "rows", "rows")
                     ),
                     false,
                 )
@@ -166,6 +172,8 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
             let lost = e.non_null.unwrap_or(0);
             if !ch.hinted {
                 (Human, format!("{what}: confirm with a merge hint, or check the drafted UPDATE"), false)
+            } else if blind {
+                (Human, format!("{what}: whether every row finds its place is not measured ({why})"), false)
             } else if dups > 0 {
                 (
                     Human,
@@ -222,11 +230,11 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
                     format!(
                         "new NOT NULL column {}: {} get {d} (hint)",
                         q(&key),
-                        plural(rows, "existing row", "existing rows")
+                        fig(rows, "existing row", "existing rows", "existing rows")
                     ),
                     false,
                 )
-            } else if rows == 0 {
+            } else if rows == 0 && !blind {
                 (Auto, format!("new NOT NULL column {} on an empty table", q(&key)), false)
             } else {
                 (
@@ -234,7 +242,7 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
                     format!(
                         "new column {} is NOT NULL without a default and {} a value: add a defaults hint or write the backfill",
                         q(&key),
-                        plural(rows, "existing row needs", "existing rows need")
+                        fig(rows, "existing row needs", "existing rows need", "every existing row needs")
                     ),
                     false,
                 )
@@ -255,7 +263,7 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
                     ),
                     false,
                 )
-            } else if lost == 0 {
+            } else if lost == 0 && !blind {
                 (Auto, format!("column {} is dropped; it holds no values", q(&key)), false)
             } else {
                 let ok = hints.accepts_loss(&ch.table, Some(&col));
@@ -264,7 +272,7 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
                     format!(
                         "dropping column {} loses {}{}{}",
                         q(&key),
-                        plural(lost, "value", "values"),
+                        fig(lost, "value", "values", "the values it holds"),
                         match &ch.possible_rename {
                             Some(n) => format!(" (if it became {}, say so with a renames hint: the evidence was too weak to assume it)", q(n)),
                             None => String::new(),
@@ -304,13 +312,22 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
                 false,
             )
         }
+        Kind::ColumnTypeChanged if blind => {
+            let (from, to) = (ch.from.clone().unwrap_or_default(), ch.to.clone().unwrap_or_default());
+            let change = format!("{} changes type from {} to {}", q(&key), from.data_type, to.data_type);
+            if crate::diff::widens(&from.data_type, &to.data_type) && !hints.values.contains_key(&key) {
+                (Auto, format!("{change}: the new type holds every value of the old one"), false)
+            } else {
+                (Human, format!("{change}: whether every value converts is not measured ({why})"), false)
+            }
+        }
         Kind::ColumnTypeChanged => type_change(ch, e, hints, &key),
         Kind::ColumnNullabilityChanged => {
             let to_not_null = ch.to.as_ref().is_some_and(|c| !c.nullable);
             let nulls = e.nulls.unwrap_or(0);
             if !to_not_null {
                 (Auto, format!("column {} now allows NULL", q(&key)), false)
-            } else if nulls == 0 {
+            } else if nulls == 0 && !blind {
                 (Auto, format!("column {} becomes NOT NULL; no row has NULL", q(&key)), false)
             } else if let Some(d) = hints.defaults.get(&key) {
                 (
@@ -318,7 +335,7 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
                     format!(
                         "column {} becomes NOT NULL: {} backfilled with {d} (hint)",
                         q(&key),
-                        plural(nulls, "NULL", "NULLs")
+                        fig(nulls, "NULL", "NULLs", "NULLs")
                     ),
                     false,
                 )
@@ -328,7 +345,7 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
                     format!(
                         "column {} becomes NOT NULL but {} NULL{}: add a defaults hint or write the backfill",
                         q(&key),
-                        plural(nulls, "row has", "rows have"),
+                        fig(nulls, "row has", "rows have", "rows may have"),
                         samples_note(e)
                     ),
                     false,
@@ -396,7 +413,13 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
             let orphans = e.orphans.unwrap_or(0);
             let what =
                 format!("{}({}) -> {}({})", ch.table, fk.columns.join(", "), fk.ref_table, fk.ref_columns.join(", "));
-            if orphans > 0 {
+            if blind {
+                (
+                    Human,
+                    format!("new foreign key {what}: whether every row has its parent is not measured ({why})"),
+                    false,
+                )
+            } else if orphans > 0 {
                 (
                     Human,
                     format!(
@@ -440,6 +463,27 @@ pub fn judge(ch: &Change, e: &Evidence, hints: &Hints) -> Finding {
         ),
         Kind::ForeignKeyDropped => {
             (Auto, format!("foreign key {}({}) is dropped", ch.table, ch.columns.join(", ")), false)
+        }
+        Kind::IndexRenamed | Kind::ConstraintRenamed => {
+            let what = match (&ch.index, &ch.unique, &ch.foreign_key, &ch.check) {
+                (Some(_), ..) => "index".to_string(),
+                (_, Some(_), ..) => format!("unique key ({})", ch.columns.join(", ")),
+                (_, _, Some(fk), _) => {
+                    format!("foreign key {}({}) -> {}", ch.table, ch.columns.join(", "), fk.ref_table)
+                }
+                (_, _, _, Some(c)) => format!("check ({})", c.expr),
+                _ => format!("primary key ({})", ch.columns.join(", ")),
+            };
+            (
+                Auto,
+                format!(
+                    "{what} {} on {} is renamed to {}, the new schema's name",
+                    ch.old_name.clone().unwrap_or_default(),
+                    q(&ch.table),
+                    ch.new_name.clone().unwrap_or_default()
+                ),
+                false,
+            )
         }
         Kind::CheckDropped => (
             Auto,
@@ -706,6 +750,8 @@ pub fn code_of(ch: &Change) -> (&'static str, Vec<&'static str>) {
         Kind::ForeignKeyDropped => ("RH307", vec!["atlas:CD101"]),
         Kind::CheckAdded => ("RH308", vec!["squawk:constraint-missing-not-valid"]),
         Kind::CheckDropped => ("RH309", vec!["atlas:CD101"]),
+        Kind::IndexRenamed => ("RH310", vec![]),
+        Kind::ConstraintRenamed => ("RH311", vec![]),
     }
 }
 
@@ -776,6 +822,43 @@ mod tests {
         assert_eq!((f.verdict, f.basis.len()), (Verdict::Lossy, 0));
         let f = judge(&drop, &measured(&[(Figure::NonNull, 0)]), &hints);
         assert_eq!(f.basis, [(Figure::NonNull, "non-NULL values in t.c".to_string())]);
+    }
+
+    #[test]
+    fn with_nothing_measured_no_message_names_a_count_and_the_verdict_assumes_the_worst() {
+        let why = "no data was probed";
+        let e = Evidence::not_measured(why);
+        let add = Change {
+            kind: Some(Kind::ColumnAdded),
+            table: "t".into(),
+            column: Some("c".into()),
+            to: Some(Column { name: "c".into(), data_type: "text".into(), nullable: false, ..Default::default() }),
+            ..Default::default()
+        };
+        let drop = Change { kind: Some(Kind::ColumnDropped), column: Some("d".into()), ..add.clone() };
+        let narrow = Change {
+            kind: Some(Kind::ColumnTypeChanged),
+            from: Some(Column { name: "c".into(), data_type: "bigint".into(), ..Default::default() }),
+            to: Some(Column { name: "c".into(), data_type: "smallint".into(), ..Default::default() }),
+            ..add.clone()
+        };
+        let fk = Change { kind: Some(Kind::ForeignKeyAdded), ..add.clone() };
+        let table = Change { kind: Some(Kind::TableDropped), ..Default::default() };
+        for (ch, verdict) in [
+            (&add, Verdict::Human),
+            (&drop, Verdict::Lossy),
+            (&not_null("t", "c"), Verdict::Human),
+            (&narrow, Verdict::Human),
+            (&fk, Verdict::Human),
+            (&table, Verdict::Lossy),
+        ] {
+            let f = judge(ch, &e, &Hints::default());
+            assert_eq!(f.verdict, verdict, "{}", f.message);
+            assert!(!f.message.chars().any(|c| c.is_ascii_digit()), "a count nobody measured: {}", f.message);
+            assert!(f.basis.is_empty(), "{:?}", f.basis);
+            let json = serde_json::to_value(&f.evidence).unwrap();
+            assert_eq!(json, serde_json::json!({ "unprobed": why }), "{}", f.message);
+        }
     }
 
     #[test]

@@ -57,6 +57,10 @@ pub struct Evidence {
     /// converts, when a script can evaluate it (no session helper): what a clean-up draft uses.
     #[serde(skip)]
     pub converts: Option<String>,
+    /// Nothing was measured (`rehearse diff` probes no data): every figure is absent, and a verdict
+    /// assumes the worst the data could bring without a message ever naming a count.
+    #[serde(skip)]
+    pub nothing_measured: bool,
 }
 
 /// A figure an engine cannot measure on this connection (a `castable` error): the probe records
@@ -80,6 +84,11 @@ pub enum Figure {
 }
 
 impl Evidence {
+    /// Evidence for a change nobody measured: no figure at all, and why (`unprobed`).
+    pub fn not_measured(why: &str) -> Evidence {
+        Evidence { unprobed: Some(why.to_string()), nothing_measured: true, ..Default::default() }
+    }
+
     pub fn value(&self, figure: Figure) -> Option<i64> {
         match figure {
             Figure::Rows => self.rows,

@@ -275,6 +275,18 @@ enum Op {
         q_table: String,
         q_index: String,
     },
+    /// PostgreSQL `ALTER INDEX .. RENAME TO`, MySQL/MariaDB `ALTER TABLE .. RENAME INDEX`.
+    RenameIndex {
+        q_table: String,
+        from: String,
+        to: String,
+    },
+    /// PostgreSQL `ALTER TABLE .. RENAME CONSTRAINT` (its index is renamed with it).
+    RenameConstraint {
+        q_table: String,
+        from: String,
+        to: String,
+    },
     CreateIndex {
         sql: String,
     },
@@ -489,6 +501,11 @@ pub fn render(inp: &Inputs) -> anyhow::Result<String> {
             }
         }
         ctx.sections.push(s);
+    }
+    if d == Dialect::Mysql {
+        let (drops, adds) = fks_around_type_changes(inp);
+        ctx.fk_drops.extend(drops);
+        ctx.fk_adds.extend(adds);
     }
     // Findings without a section of their own (dropped, split and merged tables).
     for f in inp.findings.iter().filter(|f| matches!(f.kind, Kind::TableDropped | Kind::TableSplit | Kind::TableMerged))
@@ -740,6 +757,56 @@ fn add_fk(d: Dialect, table: &str, fk: &crate::schema::ForeignKey) -> Op {
     }
 }
 
+/// MySQL/MariaDB refuse to change the type of a column a foreign key uses, on either side (the
+/// 32->64-bit key migration: `Cannot change column 'id': used in a foreign key constraint`). Every
+/// kept foreign key whose columns or referenced columns change type is dropped before anything
+/// changes and added back after the columns have their new types, as the target declares it (its
+/// name and actions). Foreign keys that go away or change anyway are already in those phases.
+fn fks_around_type_changes(inp: &Inputs) -> (Vec<Op>, Vec<Op>) {
+    let d = inp.dialect;
+    // (current table, current column) of every column whose type changes.
+    let retyped: Vec<(&str, &str)> = inp
+        .findings
+        .iter()
+        .filter(|f| f.kind == Kind::ColumnTypeChanged)
+        .map(|f| {
+            let col = f.change.old_column.as_deref().or(f.column.as_deref()).unwrap_or_default();
+            (f.change.source_table(), col)
+        })
+        .collect();
+    let dropped_anyway = |table: &str, fk: &crate::schema::ForeignKey| {
+        inp.findings.iter().any(|f| {
+            let renamed = f.kind == Kind::ConstraintRenamed && f.change.foreign_key.is_some();
+            let gone =
+                f.kind == Kind::ForeignKeyDropped && f.change.foreign_key.as_ref().is_some_and(|g| g.name == fk.name);
+            f.change.source_table() == table && (gone || (renamed && f.change.old_name == fk.name))
+        })
+    };
+    let (mut drops, mut adds) = (Vec::new(), Vec::new());
+    for (current, map) in inp.diff.kept.values().map(|m| (inp.current.table(&m.current), m)) {
+        let (Some(ct), Some(tt)) = (current, inp.target.table(&map.target)) else { continue };
+        for fk in &ct.foreign_keys {
+            let uses_retyped = fk.columns.iter().any(|c| retyped.contains(&(ct.name.as_str(), c.as_str())))
+                || fk.ref_columns.iter().any(|c| retyped.contains(&(fk.ref_table.as_str(), c.as_str())));
+            let Some(name) = fk.name.as_ref().filter(|_| uses_retyped && !dropped_anyway(&ct.name, fk)) else {
+                continue;
+            };
+            // The same foreign key in the target: by name, the columns renamed along.
+            let cols: Vec<String> = fk
+                .columns
+                .iter()
+                .map(|c| map.columns.iter().find(|(_, o)| *o == c).map(|(n, _)| n.clone()).unwrap_or(c.clone()))
+                .collect();
+            let Some(kept) = tt.foreign_keys.iter().find(|g| g.name.as_ref() == Some(name) || g.columns == cols) else {
+                continue;
+            };
+            drops.push(Op::DropForeignKey { q_table: d.quote(&ct.name), q_name: d.quote(name) });
+            adds.push(add_fk(d, &tt.name, kept));
+        }
+    }
+    (drops, adds)
+}
+
 /// Drafted pairings for ambiguous renames (target column -> current column): each added column
 /// takes its most likely candidate that no other added column took first.
 fn draft_pairs(fs: &[&Finding]) -> BTreeMap<String, String> {
@@ -784,7 +851,7 @@ fn converted(inp: &Inputs, table: &str, c: &Column, from: &Column, old: &str) ->
 /// Does SQLite's ALTER TABLE make this change in place, or must the table be rebuilt?
 fn sqlite_in_place(f: &Finding) -> bool {
     match f.kind {
-        Kind::ColumnRenamed | Kind::IndexAdded | Kind::IndexDropped => true,
+        Kind::ColumnRenamed | Kind::IndexAdded | Kind::IndexDropped | Kind::IndexRenamed => true,
         Kind::ColumnAdded => {
             let c = f.change.to.clone().unwrap_or_default();
             let constant_default = c.default.as_deref().is_none_or(|d| !d.contains('('));
@@ -830,6 +897,16 @@ fn sqlite_section(inp: &Inputs, t: &Table, fs: &[&Finding]) -> Section {
                 Kind::IndexAdded => s.ops.push(Op::CreateIndex {
                     sql: one_index_sql(&t.name, &f.change.index.clone().unwrap_or_default(), d),
                 }),
+                // SQLite has no ALTER INDEX: the index is made again under the target's name.
+                Kind::IndexRenamed => {
+                    s.ops.push(Op::DropIndex {
+                        q_table: q(&t.name),
+                        q_index: q(f.change.old_name.as_deref().unwrap_or_default()),
+                    });
+                    s.ops.push(Op::CreateIndex {
+                        sql: one_index_sql(&t.name, &f.change.index.clone().unwrap_or_default(), d),
+                    });
+                }
                 _ => {}
             }
         }
@@ -1087,6 +1164,29 @@ fn alter_section(inp: &Inputs, t: &Table, fs: &[&Finding], ctx: &mut Ctx) -> Sec
         });
     }
     // Global phases.
+    // Names become the target's, right after the table renames (so by the table's new name).
+    for f in of(Kind::IndexRenamed).chain(of(Kind::ConstraintRenamed)) {
+        let (from, to) =
+            (q(f.change.old_name.as_deref().unwrap_or_default()), q(f.change.new_name.as_deref().unwrap_or_default()));
+        let ch = &f.change;
+        match (d, ch.kind()) {
+            (_, Kind::IndexRenamed) => ctx.renames.push(Op::RenameIndex { q_table: qt.clone(), from, to }),
+            (Dialect::Postgres, _) => ctx.renames.push(Op::RenameConstraint { q_table: qt.clone(), from, to }),
+            // MySQL/MariaDB: a unique key is an index; a foreign key or a check has no RENAME, so it
+            // is dropped and added again as the target declares it (a foreign key's own index is
+            // renamed by its own index_renamed change, between the two).
+            _ if ch.unique.is_some() => ctx.renames.push(Op::RenameIndex { q_table: qt.clone(), from, to }),
+            _ if ch.foreign_key.is_some() => {
+                ctx.fk_drops.push(Op::DropForeignKey { q_table: q(&map.current), q_name: from });
+                ctx.fk_adds.push(add_fk(d, &t.name, ch.foreign_key.as_ref().expect("checked")));
+            }
+            _ => {
+                let c = ch.check.clone().unwrap_or_default();
+                s.ops.push(Op::DropCheck { q_table: qt.clone(), q_name: from });
+                s.ops.push(Op::AddCheck { q_table: qt.clone(), q_name: Some(to), expr: c.sql.unwrap_or(c.expr) });
+            }
+        }
+    }
     for f in of(Kind::IndexDropped) {
         let idx = f.change.index.clone().unwrap_or_default();
         ctx.index_drops.push(Op::DropIndex { q_table: q(&map.current), q_index: q(&idx.name) });

@@ -627,6 +627,57 @@ fn snapshot_diff_and_check() {
     assert_eq!(fx.live.fingerprint().unwrap().changed_from(&before), None, "diff changed live");
 }
 
+/// Regression: `rehearse diff` (no data) printed "1 existing row needs a value" on a table of
+/// 1,000 rows, and its JSON said rows 1, nulls 1: figures it never measured.
+#[test]
+fn diff_without_data_shows_no_figure_it_did_not_measure() {
+    let tmp = common::Temp::new("rehearse-diff-blind-");
+    let live = tmp.path().join("live.db");
+    let conn = rusqlite::Connection::open(&live).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE person (id INTEGER PRIMARY KEY, name TEXT, fax TEXT, email TEXT);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+         INSERT INTO person SELECT i, 'p' || i, NULL, 'p' || i || '@x' FROM n;",
+    )
+    .unwrap();
+    drop(conn);
+    let target = tmp.path().join("target.db");
+    rusqlite::Connection::open(&target)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE person (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, code TEXT NOT NULL);
+             CREATE TABLE org (id INTEGER PRIMARY KEY);",
+        )
+        .unwrap();
+    let (from, to) = (format!("sqlite://{}", live.display()), format!("sqlite://{}", target.display()));
+    let text = rehearse(["diff", from.as_str(), to.as_str()], tmp.path());
+    assert_eq!(text.code, Some(0), "{}", text.describe());
+    for invented in ["1 existing row", "1 row", "1 value", "1 NULL", "no row has NULL", "holds no values"] {
+        assert!(!text.stdout.contains(invented), "diff printed {invented:?} without measuring it:\n{}", text.stdout);
+    }
+    let words = text.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words.contains("every existing row needs a value"), "{}", text.stdout);
+    let json = rehearse(["diff", from.as_str(), to.as_str(), "--format", "json"], tmp.path()).json().unwrap();
+    let findings = json["findings"].as_array().unwrap();
+    let kinds: Vec<&str> = findings.iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    for k in ["column_added", "column_dropped", "column_nullability_changed"] {
+        assert!(kinds.contains(&k), "{k} missing: {json:#}");
+    }
+    for f in findings {
+        let evidence = f["evidence"].as_object().unwrap();
+        let figures: Vec<&String> = evidence.keys().filter(|k| *k != "unprobed").collect();
+        assert!(figures.is_empty(), "{} has figures nobody measured: {figures:?}", f["kind"]);
+        assert!(!f["message"].as_str().unwrap().contains(" 1 "), "{f:#}");
+    }
+    // Unknown data is the worst case: the NOT NULL column and the dropped column are not automatic.
+    for (k, verdict) in
+        [("column_added", "human"), ("column_dropped", "lossy"), ("column_nullability_changed", "human")]
+    {
+        let f = findings.iter().find(|f| f["kind"] == k).unwrap();
+        assert_eq!(f["verdict"], verdict, "{f:#}");
+    }
+}
+
 #[test]
 fn every_subcommand_help_shows_an_example_and_the_exit_codes_where_they_matter() {
     let tmp = common::Temp::new("rehearse-help-");

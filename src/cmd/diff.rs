@@ -1,5 +1,6 @@
 //! `rehearse diff A B`: changes between two schemas (snapshot files or database URLs), judged as if
-//! every table held data, since nothing is probed. `--check` makes it a gate for hooks and CI.
+//! every table held data, since nothing is probed. It must never show a figure it did not measure.
+//! `--check` makes it a gate for hooks and CI.
 
 use crate::diff::diff;
 use crate::engine::{self, Access};
@@ -44,19 +45,10 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
         None => Hints::default(),
     };
     let d = diff(&from, &to, &hints).map_err(exit::usage)?;
-    // Without probes, assume the worst that data can bring: every table has rows, every column
-    // values, every nullable column NULLs, and a new key may meet duplicates.
-    let assumed = |c: &crate::diff::Change| {
-        let mut e = Evidence { rows: Some(1), non_null: Some(1), ..Default::default() };
-        match c.kind() {
-            crate::diff::Kind::UniqueAdded | crate::diff::Kind::PrimaryKeyChanged => {
-                e.unprobed = Some("no data was probed, so duplicates are possible (rehearse run measures them)".into());
-            }
-            _ => e.nulls = Some(i64::from(c.from.as_ref().is_none_or(|col| col.nullable))),
-        }
-        e
-    };
-    let found: Vec<_> = d.changes.iter().map(|c| findings::judge(c, &assumed(c), &hints)).collect();
+    // Nothing is probed: no figure is measured, so none is shown (text and JSON), and each verdict
+    // takes the worst the data could hold (rows in every table, NULLs, duplicates, orphans).
+    let unmeasured = Evidence::not_measured("no data was probed; `rehearse run` measures it");
+    let found: Vec<_> = d.changes.iter().map(|c| findings::judge(c, &unmeasured, &hints)).collect();
     let verdict = findings::overall(&found);
     if a.format == "json" {
         let v = serde_json::json!({ "verdict": verdict, "findings": found, "probed": false });

@@ -268,6 +268,8 @@ pub const KINDS: &[&str] = &[
     "foreign_key_dropped",
     "check_added",
     "check_dropped",
+    "index_renamed",
+    "constraint_renamed",
 ];
 
 /// Findings a story may leave unlisted: indexes and constraints its listed changes imply.
@@ -281,6 +283,8 @@ const IMPLIED: &[&str] = &[
     "foreign_key_dropped",
     "check_added",
     "check_dropped",
+    "index_renamed",
+    "constraint_renamed",
 ];
 
 /// Checks of the JSON contract (DESIGN.md "Outputs and the machine-readable contract").

@@ -125,7 +125,10 @@ pub fn assemble(tables: Vec<Row>, columns: Vec<Row>, constraints: Vec<Row>, inde
         let name = s(r.get(1));
         let columns = names(r.get(3));
         match s(r.get(2)).as_str() {
-            "p" => t.primary_key = columns,
+            "p" => {
+                t.primary_key = columns;
+                t.primary_key_name = Some(name);
+            }
             "u" => t.uniques.push(Unique { name: Some(name), columns }),
             "f" => t.foreign_keys.push(ForeignKey {
                 name: Some(name),
