@@ -587,7 +587,7 @@ fn recover_rollback(cfg: &Resolved, live: &dyn Engine, j: &mut Journal, state: &
             Refused(format!("{state}; the backup named in the journal is missing: restore live by hand")).into()
         );
     };
-    let done = restore_verified(cfg, j, &backup)?;
+    let done = restore_verified(cfg, j, &backup, false)?;
     Ok(format!("{state}; {done}"))
 }
 
@@ -598,15 +598,16 @@ fn backup_name(j: &Journal) -> String {
 /// Restore live from `backup` under the engine's lock, then check that live has the schema from
 /// before the promotion; only then is the journal closed as `RolledBack`. On failure it stays
 /// `RollingBack`, so `recover` restores again.
-fn restore_verified(cfg: &Resolved, j: &mut Journal, backup: &Path) -> anyhow::Result<String> {
+fn restore_verified(cfg: &Resolved, j: &mut Journal, backup: &Path, fresh: bool) -> anyhow::Result<String> {
     let rw = engine::from_url(&cfg.live_url, Access::ReadWrite).map_err(exit::usage)?;
     let mut p = rw.promotion(&cfg.workdir)?;
-    let done = p.restore_from(backup).map_err(|e| match e.chain().any(|c| c.is::<Refused>()) {
-        true => e, // refused before touching live: says so itself
-        false => anyhow::anyhow!(
-            "{e:#}; the rollback is incomplete: run `rehearse recover --config ...` to restore live again"
-        ),
-    })?;
+    let done = match p.restore_from(backup) {
+        Ok(done) => done,
+        Err(e) => {
+            drop(p);
+            return Err(rollback_failed(cfg, j, rw.as_ref(), e, fresh));
+        }
+    };
     // After finish: an engine may commit its restore there.
     p.finish()?;
     if rw.connect()?.introspect()?.fingerprint() != j.from_fingerprint {
@@ -618,6 +619,27 @@ fn restore_verified(cfg: &Resolved, j: &mut Journal, backup: &Path) -> anyhow::R
     }
     write_journal(&cfg.workdir, j, Step::RolledBack)?;
     Ok(done)
+}
+
+/// A restore that failed: say what state live is in, and journal it. Refused before touching
+/// live by a rollback that found the promotion standing (`fresh`), or rolled back by the engine
+/// (SQLite, PostgreSQL: live still has the promotion's schema): the promotion stands (`Done`) and
+/// may be rolled back again. Otherwise (MySQL after a restore began, or live unreadable) the
+/// journal stays `RollingBack`, for `recover` to restore again.
+fn rollback_failed(cfg: &Resolved, j: &mut Journal, live: &dyn Engine, e: anyhow::Error, fresh: bool) -> anyhow::Error {
+    let refused = e.chain().any(|c| c.is::<Refused>());
+    let untouched = (fresh && refused)
+        || (live.dialect().transactional_ddl()
+            && live.connect().and_then(|mut c| c.introspect()).is_ok_and(|s| s.fingerprint() == j.to_fingerprint));
+    if untouched && write_journal(&cfg.workdir, j, Step::Done).is_ok() {
+        return match refused {
+            true => e, // says so itself, live unchanged
+            false => anyhow::anyhow!(
+                "{e:#}; the rollback was rolled back: live is unchanged, still as the promotion left it"
+            ),
+        };
+    }
+    anyhow::anyhow!("{e:#}; the rollback is incomplete: run `rehearse recover --config ...` to restore live again")
 }
 
 /// `rehearse history`: the rows of `rehearse_history` in live.
@@ -687,7 +709,7 @@ fn rollback_server(cfg: &Resolved, live: &dyn Engine, yes: bool) -> anyhow::Resu
     let _lock = workdir_lock(&cfg.workdir, Duration::from_secs(30))?;
     // Journalled like a promotion: from here a crash leaves `RollingBack`, which `recover` finishes.
     write_journal(&cfg.workdir, &mut j, Step::RollingBack)?;
-    restore_verified(cfg, &mut j, &backup)
+    restore_verified(cfg, &mut j, &backup, true)
 }
 
 /// `rehearse rollback --live`: restore live from the backup the last promotion took just before

@@ -175,7 +175,18 @@ fn run_bytes_with(expr: duct::Expression, what: &str, limits: &Limits) -> anyhow
             let _ = std::fs::write(&log, &out.stdout);
         }
     }
-    let said = if summary.is_empty() { "it printed nothing".to_string() } else { summary.line() };
+    let said = match summary.is_empty() {
+        false => summary.line(),
+        // Nothing in its log: maybe the log itself could not be written, when the disk it is on
+        // (the workdir's, where the dump goes too) is full. Writing a line there tells.
+        true => match std::fs::write(&log, b"(the child printed nothing on stderr)\n") {
+            Ok(()) => "it printed nothing".to_string(),
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+                format!("it printed nothing, and there is no space left on device writing {}", log.display())
+            }
+            Err(e) => format!("it printed nothing, and its log cannot be written ({e})"),
+        },
+    };
     Err(anyhow::anyhow!(
         "{what} failed ({status}): {} (full output: {})",
         crate::redact::url(&said),

@@ -287,6 +287,13 @@ impl Deployment {
         (out, report)
     }
 
+    /// Rehearse with the sysadmin's answers (`rehearse hints` writes the same file).
+    fn rehearse_answered(&self, hints_yaml: &str) -> (Output, Json) {
+        let hints = self.tmp.path().join("sysadmin-hints.yaml");
+        std::fs::write(&hints, hints_yaml).unwrap();
+        self.rehearse(&["--sysadmin-hints", hints.to_str().unwrap()])
+    }
+
     fn checkout(&self) -> PathBuf {
         self.workdir.join("checkout")
     }
@@ -532,9 +539,21 @@ WHERE \"id\" NOT IN (SELECT min(\"id\") FROM \"inventory_item\" GROUP BY \"sku\"
 // ------------------------------------------------------------------------------------------------
 // SQLAlchemy + Alembic
 
+/// The sysadmin's answer to "did you rename ticket.body to description?" (body and description
+/// share no word: type and place alone move no data).
+const ALEMBIC_RENAME: &str = "renames: { columns: { ticket.body: description } }\n";
+
 fn alembic_clean(engine: Engine) {
     let Some(d) = Deployment::new(Framework::Alembic, engine, "clean") else { return };
     let (out, report) = d.rehearse(&[]);
+    assert_needs_human(&out, &report);
+    let asked = finding(&report, "column_renamed", "ticket");
+    assert_eq!(asked["verdict"], "human", "{asked}");
+    assert!(
+        asked["message"].as_str().unwrap().starts_with("did you rename `ticket.body` to `description`?"),
+        "{asked}"
+    );
+    let (out, report) = d.rehearse_answered(ALEMBIC_RENAME);
     assert_eq!(
         summary(&report),
         [
@@ -545,7 +564,7 @@ fn alembic_clean(engine: Engine) {
         "{}",
         out.describe()
     );
-    assert!(finding(&report, "column_renamed", "ticket")["message"].as_str().unwrap().contains("inferred"));
+    assert!(finding(&report, "column_renamed", "ticket")["message"].as_str().unwrap().contains("(hint)"));
     assert_passed(&out, &report);
     let rows = d.query_test_copy("SELECT subject, description, priority FROM ticket ORDER BY id");
     assert_eq!(rows[0], ["Printer on fire", "Again.\nSee #12.", "3"]);
@@ -562,7 +581,9 @@ fn alembic_nulls(engine: Engine) {
 
     // The developers could not know; the sysadmin's own hints file decides the backfill.
     let hints = d.tmp.path().join("sysadmin-hints.yaml");
-    std::fs::write(&hints, "defaults:\n  \"customer.email\": \"'customer-' || id || '@unknown.invalid'\"\n").unwrap();
+    let answers =
+        format!("{ALEMBIC_RENAME}defaults:\n  \"customer.email\": \"'customer-' || id || '@unknown.invalid'\"\n");
+    std::fs::write(&hints, answers).unwrap();
     let (out, report) = d.rehearse(&["--sysadmin-hints", hints.to_str().unwrap()]);
     assert_passed(&out, &report);
     assert_eq!(finding(&report, "column_nullability_changed", "customer")["verdict"], "auto");
@@ -591,7 +612,7 @@ fn alembic_current(d: &Deployment) -> String {
 #[test]
 fn alembic_version_on_the_migrated_test_copy_is_the_new_head() {
     let Some(d) = Deployment::new(Framework::Alembic, Engine::Sqlite, "clean") else { return };
-    let (out, report) = d.rehearse(&[]);
+    let (out, report) = d.rehearse_answered(ALEMBIC_RENAME);
     assert_passed(&out, &report);
     assert!(alembic_current(&d).contains("c2806e11001e (head)"), "{}", alembic_current(&d));
 }
@@ -600,7 +621,7 @@ fn alembic_version_on_the_migrated_test_copy_is_the_new_head() {
 #[test]
 fn the_script_replaces_the_alembic_revision_in_plain_sight() {
     let Some(d) = Deployment::new(Framework::Alembic, Engine::Sqlite, "clean") else { return };
-    let (out, report) = d.rehearse(&[]);
+    let (out, report) = d.rehearse_answered(ALEMBIC_RENAME);
     assert_passed(&out, &report);
     let script = d.script();
     let section = script.split("-- == the new code's migration records").nth(1).expect("a records section");

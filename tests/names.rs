@@ -169,7 +169,6 @@ fn sqlite_rollback_live_works_after_a_promotion_that_renamed_an_index() {
 /// renamed `staff_office_fk` depends on it, and the rollback fails (live stays upgraded, one
 /// transaction). Fails until rollback replaces objects whatever their names on live.
 #[test]
-#[ignore = "known bug: pg_restore --clean drops by the dump's names (rollback rework)"]
 fn postgres_rollback_live_works_after_a_promotion_that_renamed_indexes_and_constraints() {
     rollback_after_a_promotion_that_renamed(Engine::Postgres);
 }

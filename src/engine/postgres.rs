@@ -440,7 +440,7 @@ impl Promotion for PgPromotion {
             tool_command(&tools.restore, vec!["--list".into(), backup.as_os_str().to_owned()], &self.live.params),
             &what,
         )?;
-        let prelude = rollback_prelude(&dumped_oids(&list));
+        let prelude = rollback_prelude(&dumped_oids(&list), &dumped_tables(&list));
         let args: Vec<OsString> =
             vec!["--clean".into(), "--if-exists".into(), "--file=-".into(), backup.as_os_str().to_owned()];
         let restore = tool_command(&tools.restore, args, &self.live.params);
@@ -469,12 +469,32 @@ fn dumped_oids(list: &str) -> std::collections::BTreeSet<(u32, u32)> {
         .collect()
 }
 
+/// The tables a `pg_restore --list` names, each with the rest of its line after the `id; `
+/// (`1259 16386 TABLE public office postgres`), which the rollback's SQL compares, never parses,
+/// with a table's name of the moment: a table whose name is not in its line was renamed since.
+fn dumped_tables(list: &str) -> Vec<(u32, String)> {
+    list.lines()
+        .filter_map(|l| {
+            let (id, rest) = l.trim_start().split_once("; ")?;
+            id.parse::<u32>().ok()?;
+            let mut w = rest.splitn(4, ' ');
+            let (cat, oid, kind) = (w.next()?, w.next()?.parse().ok()?, w.next()?);
+            (cat == "1259" && kind == "TABLE").then(|| (oid, rest.to_string()))
+        })
+        .collect()
+}
+
 /// The first statements of a rollback's transaction: drop what the promotion created, the tables
 /// and foreign keys of live's schema (`current_schema()`, the one rehearse models and the caller's
 /// fingerprint check vouches for) whose OIDs the backup lacks, chosen from live's catalog inside
-/// the transaction and quoted by the server. Nothing outside that schema is dropped, and
+/// the transaction and quoted by the server; and every foreign key of a table the backup holds
+/// (the restore drops and re-creates that table with the backup's keys anyway), because
+/// `pg_restore --clean` drops constraints by the backup's names: one the promotion renamed would
+/// survive and block the drop of the key it references. A table the promotion renamed (its OID
+/// in the backup, its name not in the backup's line for it) is dropped too: the restore brings it
+/// back under its old name, with its data. Nothing outside that schema is dropped, and
 /// `rehearse_history` is kept: it tells what happened.
-fn rollback_prelude(oids: &std::collections::BTreeSet<(u32, u32)>) -> String {
+fn rollback_prelude(oids: &std::collections::BTreeSet<(u32, u32)>, tables: &[(u32, String)]) -> String {
     const PG_CLASS: u32 = 1259;
     const PG_CONSTRAINT: u32 = 2606;
     let list = |cat: u32| {
@@ -490,9 +510,10 @@ DECLARE
 BEGIN
   FOR r IN SELECT c.conrelid::pg_catalog.regclass::text AS rel, c.conname::text AS name
            FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace
-           WHERE c.contype = 'f' AND n.nspname = pg_catalog.current_schema() AND c.oid <> ALL ({constraints})
+           WHERE c.contype = 'f' AND n.nspname = pg_catalog.current_schema()
+             AND (c.oid <> ALL ({constraints}) OR c.conrelid = ANY ({relations}))
   LOOP
-    RAISE NOTICE 'rehearse: dropping foreign key % of % (the promotion added it)', r.name, r.rel;
+    RAISE NOTICE 'rehearse: dropping foreign key % of % (the restore puts back the backup''s)', r.name, r.rel;
     EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I', r.rel, r.name);
   END LOOP;
   -- Tables of the schema rehearse promotes in only: its fingerprint (checked by the caller)
@@ -501,16 +522,30 @@ BEGIN
   -- fail and change nothing, rather than go with them.
   FOR r IN SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
            WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = pg_catalog.current_schema()
-             AND c.oid <> ALL ({relations}) AND c.relname <> 'rehearse_history'
+             AND c.relname <> 'rehearse_history'
+             AND (c.oid <> ALL ({relations}) OR NOT EXISTS (
+                   SELECT 1 FROM ({dumped}) AS d(oid, line)
+                   WHERE d.oid = c.oid AND pg_catalog.strpos(d.line || ' ', ' TABLE ' || n.nspname || ' ' || c.relname || ' ') > 0))
            ORDER BY c.oid
   LOOP
-    RAISE NOTICE 'rehearse: dropping table % (the promotion created it)', r.oid::pg_catalog.regclass;
+    RAISE NOTICE 'rehearse: dropping table % (the promotion created or renamed it)', r.oid::pg_catalog.regclass;
     EXECUTE pg_catalog.format('DROP TABLE %s', r.oid::pg_catalog.regclass);
   END LOOP;
 END $rehearse$;
 ",
         constraints = list(PG_CONSTRAINT),
         relations = list(PG_CLASS),
+        dumped = match tables.is_empty() {
+            true => "SELECT NULL::pg_catalog.oid, NULL::pg_catalog.text WHERE false".to_string(),
+            false => format!(
+                "VALUES {}",
+                tables
+                    .iter()
+                    .map(|(o, l)| format!("({o}::pg_catalog.oid, '{}'::pg_catalog.text)", l.replace('\'', "''")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
     )
 }
 
@@ -1645,8 +1680,14 @@ mod tests {
                     3208; 2606 16399 FK CONSTRAINT public a b_fkey postgres\n";
         let oids = dumped_oids(list);
         assert_eq!(oids, [(0, 16394), (1259, 16394), (2606, 16399)].into_iter().collect());
-        let prelude = rollback_prelude(&oids);
+        let tables = dumped_tables(list);
+        assert_eq!(tables, [(16394, "1259 16394 TABLE public my table; -- x /* y postgres".to_string())]);
+        let prelude = rollback_prelude(&oids, &dumped_tables("7; 1259 5 TABLE public it's postgres\n"));
         assert!(prelude.contains("'{16394}'::pg_catalog.oid[]") && prelude.contains("'{16399}'::pg_catalog.oid[]"));
+        assert!(
+            prelude.contains("(5::pg_catalog.oid, '1259 5 TABLE public it''s postgres'::pg_catalog.text)"),
+            "{prelude}"
+        );
         assert!(prelude.starts_with("\\set ON_ERROR_STOP on\nBEGIN;"), "{prelude}");
     }
 
