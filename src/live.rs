@@ -305,22 +305,19 @@ pub fn promote(opts: &Options) -> anyhow::Result<Outcome> {
         rehearsal::run_verified(conn.as_mut(), &prepared, &expected, &mut |c| history.record(c, dialect));
     let in_doubt = conn.commit_in_doubt();
     drop(conn);
+    let applied = |note: String| Outcome {
+        status: "applied",
+        live: live.describe(),
+        backup: Some(backup.display().to_string()),
+        message: format!("live {} is upgraded and verified{note}; its backup is {}", live.describe(), backup.display()),
+        seconds: started.elapsed().as_secs_f64(),
+    };
     match result {
         Ok(_) => {
             write_journal(&cfg.workdir, &mut journal, Step::Finishing)?;
             promotion.finish()?;
             write_journal(&cfg.workdir, &mut journal, Step::Done)?;
-            Ok(Outcome {
-                status: "applied",
-                live: live.describe(),
-                backup: Some(backup.display().to_string()),
-                message: format!(
-                    "live {} is upgraded and verified; its backup is {}",
-                    live.describe(),
-                    backup.display()
-                ),
-                seconds: started.elapsed().as_secs_f64(),
-            })
+            Ok(applied(String::new()))
         }
         Err(e) => {
             let why = match e {
@@ -348,17 +345,7 @@ pub fn promote(opts: &Options) -> anyhow::Result<Outcome> {
                 }
                 Ok(ReadBack::New) => {
                     write_journal(&cfg.workdir, &mut journal, Step::Done)?;
-                    Ok(Outcome {
-                        status: "applied",
-                        live: live.describe(),
-                        backup: Some(backup.display().to_string()),
-                        message: format!(
-                            "live {} is upgraded and verified (read back after: {why}); its backup is {}",
-                            live.describe(),
-                            backup.display()
-                        ),
-                        seconds: started.elapsed().as_secs_f64(),
-                    })
+                    Ok(applied(format!(" (read back after: {why})")))
                 }
                 Ok(ReadBack::Neither) => Err(doubtful(format!(
                     "the script failed on live ({why}) and live's schema is now neither the old nor the new one"

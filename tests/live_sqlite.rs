@@ -438,3 +438,104 @@ fn a_rehearsal_waits_for_a_promotion_running_in_its_workdir() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(record.exists());
 }
+
+/// Every row of every table of `db`, in a stable order: what "exactly old or exactly new" compares.
+/// `rehearse_history` is left out: each promotion adds its own row (its time).
+fn content(db: &Path) -> String {
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut tables = c
+        .prepare(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name <> 'rehearse_history' ORDER BY name",
+        )
+        .unwrap();
+    let tables: Vec<(String, String)> =
+        tables.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    let mut out = String::new();
+    for (name, sql) in tables {
+        out.push_str(&format!("{sql}\n"));
+        let mut q = c.prepare(&format!("SELECT * FROM \"{}\" ORDER BY rowid", name.replace('"', "\"\""))).unwrap();
+        let n = q.column_count();
+        let rows = q
+            .query_map([], |r| Ok((0..n).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect::<Vec<_>>().join("|")))
+            .unwrap();
+        for row in rows {
+            out.push_str(&row.unwrap());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// kill -9 of `rollback --live` at moments spread over it, and in half the rounds of the
+/// `recover` that follows too: live is exactly old or exactly new at every moment (every row
+/// compared), and once a `recover` has run through, the journal agrees with live (`RolledBack`:
+/// old; `Done`: new, and a rollback is possible again).
+#[test]
+fn kill_9_during_rollback_and_recover_leaves_live_old_or_new() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = setup(d.path());
+    let live = d.path().join("app.db");
+    let old = content(&live);
+    assert_eq!(run(&cfg, &["run"]).status.code(), Some(0));
+    assert_eq!(run(&cfg, &["run", "--live", "--yes"]).status.code(), Some(0));
+    let new = content(&live);
+    assert_ne!(old, new);
+    let t = std::time::Instant::now();
+    assert_eq!(run(&cfg, &["rollback", "--live", "--yes"]).status.code(), Some(0));
+    let full = t.elapsed().as_micros() as u64;
+    assert_eq!(content(&live), old);
+    let spawn = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .arg("--config")
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let state = |round: usize, when: &str| -> &'static str {
+        assert_eq!(integrity(&live), "ok", "round {round} {when}");
+        let now = content(&live);
+        assert!(now == old || now == new, "round {round} {when}: live is neither old nor new");
+        if now == old {
+            "old"
+        } else {
+            "new"
+        }
+    };
+    let mut seen = std::collections::BTreeMap::new();
+    let mut x: u64 = 0xD1B5_4A32_D192_ED03;
+    for round in 0..12 {
+        // Promoted again (the rehearsal still holds: live is as it was rehearsed).
+        if state(round, "before") == "old" {
+            let o = run(&cfg, &["run", "--live", "--yes"]);
+            assert_eq!(o.status.code(), Some(0), "round {round}: {}", stderr(&o));
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let mut child = spawn(&["rollback", "--live", "--yes"]);
+        std::thread::sleep(std::time::Duration::from_micros(x % (full + 1)));
+        let _ = child.kill();
+        let _ = child.wait();
+        *seen.entry(state(round, "after the killed rollback")).or_insert(0) += 1;
+        if round % 2 == 1 {
+            let mut child = spawn(&["recover"]);
+            std::thread::sleep(std::time::Duration::from_micros(x % (full / 2 + 1)));
+            let _ = child.kill();
+            let _ = child.wait();
+            state(round, "after the killed recover");
+        }
+        let o = run(&cfg, &["recover"]);
+        assert_eq!(o.status.code(), Some(0), "round {round}: {}", stderr(&o));
+        let now = state(round, "after recover");
+        let step = journal_step(&d.path().join("work"));
+        match now {
+            "old" => assert_eq!(step, "rolled_back", "round {round}: live is old, the journal says {step}"),
+            _ => assert_eq!(step, "done", "round {round}: live is new, the journal says {step}"),
+        }
+        assert_eq!(beside_live(d.path()), Vec::<String>::new(), "round {round}: nothing of rehearse's beside live");
+    }
+    eprintln!("kill -9 of rollback, outcomes over 12 rounds: {seen:?}");
+}
