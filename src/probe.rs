@@ -359,19 +359,21 @@ impl Prober<'_> {
                     let sql = if large {
                         format!("SELECT {txt} FROM {t} WHERE {c} IS NOT NULL AND NOT ({cond}) LIMIT {}", n * 4)
                     } else {
-                        format!("SELECT {txt}, count(*) FROM {t} WHERE {c} IS NOT NULL AND NOT ({cond}) GROUP BY {txt} ORDER BY count(*) DESC LIMIT {n}")
+                        format!("SELECT {txt}, count(*) FROM {t} WHERE {c} IS NOT NULL AND NOT ({cond}) GROUP BY {txt} ORDER BY count(*) DESC, {txt} LIMIT {n}")
                     };
                     e.samples = self.sample(&sql)?;
                 } else if e.too_long.unwrap_or(0) > 0 {
                     let len = self.conn.char_length(&txt);
                     let sql = match char_limit(&ch.to.as_ref().map(|c| c.data_type.clone()).unwrap_or_default()) {
                         Some(limit) if large => format!("SELECT {txt} FROM {t} WHERE {len} > {limit} LIMIT {n}"),
-                        _ => format!("SELECT {txt} FROM {t} WHERE {c} IS NOT NULL ORDER BY {len} DESC LIMIT {n}"),
+                        _ => {
+                            format!("SELECT {txt} FROM {t} WHERE {c} IS NOT NULL ORDER BY {len} DESC, {txt} LIMIT {n}")
+                        }
                     };
                     e.samples = self.sample(&sql)?;
                 } else if e.distinct.unwrap_or(0) > 0 {
                     e.samples = self.sample(&format!(
-                        "SELECT {txt}, count(*) FROM {t} WHERE {c} IS NOT NULL GROUP BY {txt} ORDER BY count(*) DESC LIMIT {n}"
+                        "SELECT {txt}, count(*) FROM {t} WHERE {c} IS NOT NULL GROUP BY {txt} ORDER BY count(*) DESC, {txt} LIMIT {n}"
                     ))?;
                 }
             }
@@ -524,8 +526,9 @@ impl Prober<'_> {
                     ))?);
                     let texts: Vec<String> = cols.iter().map(|c| self.conn.as_text(c)).collect();
                     e.samples = self.sample(&format!(
-                        "SELECT {}, count(*) FROM {from} WHERE {scope} GROUP BY {} HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT {n}",
+                        "SELECT {}, count(*) FROM {from} WHERE {scope} GROUP BY {} HAVING count(*) > 1 ORDER BY count(*) DESC, {} LIMIT {n}",
                         texts.join(", "),
+                        cols.join(", "),
                         cols.join(", ")
                     ))?;
                 }
@@ -567,9 +570,10 @@ impl Prober<'_> {
                 if orphans > 0 {
                     let texts: Vec<String> = child.iter().map(|c| self.conn.as_text(c)).collect();
                     e.samples = self.sample(&format!(
-                        "SELECT {}, count(*) FROM {t} c WHERE {} AND {cond} GROUP BY {} ORDER BY count(*) DESC LIMIT {n}",
+                        "SELECT {}, count(*) FROM {t} c WHERE {} AND {cond} GROUP BY {} ORDER BY count(*) DESC, {} LIMIT {n}",
                         texts.join(", "),
                         not_null.join(" AND "),
+                        texts.join(", "),
                         texts.join(", ")
                     ))?;
                 }

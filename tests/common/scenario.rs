@@ -445,6 +445,45 @@ fn finding_problems(want: &[ExpectedFinding], got: &[Json]) -> (Vec<String>, Vec
     (problems, used)
 }
 
+/// The story's script and text report as they were reviewed (`tests/snapshots/`, one file per
+/// story, variant and engine), with what differs from run to run (temporary paths, database
+/// names, times, the version) masked. A difference is a problem of the case; `cargo insta review`
+/// (or `INSTA_UPDATE=always` on a test run) accepts a change that is meant.
+fn snapshot_problems(engine: Engine, case: &Case, live: &LiveDb, dir: &Path) -> Vec<String> {
+    let workdir = dir.join("work");
+    let script = std::fs::read_to_string(workdir.join("migration.sql")).unwrap_or_else(|e| format!("(no script: {e})"));
+    let shown = super::rehearse(
+        [
+            OsStr::new("report"),
+            OsStr::new("--workdir"),
+            workdir.as_os_str(),
+            OsStr::new("--format"),
+            OsStr::new("text"),
+        ],
+        dir,
+    );
+    let body = format!("== migration.sql\n{script}\n== report (text)\n{}", shown.stdout);
+    let name = format!("{}__{}__v{}", engine.name(), case.scenario.name, case.variant);
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.add_filter(&regex::escape(&dir.display().to_string()), "[DIR]");
+    settings.add_filter(&regex::escape(&live.name), "[LIVE]");
+    settings.add_filter(&regex::escape(env!("CARGO_PKG_VERSION")), "[VERSION]");
+    settings.add_filter(r"\b\d+(\.\d+)? ?(ms|s)\b", "[TIME]");
+    // The slowest statements, listed by measured time: their order is the clock's.
+    settings.add_filter(r"(?m)^ *\[TIME\]  line \d+: .*\n", "");
+    settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:?\d\d:?\d\d(\.\d+)?Z", "[STAMP]");
+    let check = std::panic::AssertUnwindSafe(|| settings.bind(|| insta::assert_snapshot!(name.as_str(), body)));
+    match std::panic::catch_unwind(check) {
+        Ok(()) => vec![],
+        Err(_) => vec![format!(
+            "the script or report differs from tests/snapshots/{name}.snap: `cargo insta review`, or INSTA_UPDATE=always, accepts a meant change"
+        )],
+    }
+}
+
 /// Run one story on one engine: every problem found, empty when it passes.
 pub fn run_case(engine: Engine, server: Option<&Server>, case: &Case) -> Vec<String> {
     let expect = case.expect();
@@ -572,6 +611,7 @@ pub fn run_case(engine: Engine, server: Option<&Server>, case: &Case) -> Vec<Str
         Some(Err(e)) => problems.push(format!("script {:?} cannot be read: {e}", report.get("script"))),
         None => {}
     }
+    problems.extend(snapshot_problems(engine, case, &live, tmp.path()));
     if findings.iter().any(|f| f.get("verdict").and_then(Json::as_str) == Some("human")) && todo_count == 0 {
         problems.push("a finding needs a human but the script has no TODO(rehearse) section".into());
     }
