@@ -204,10 +204,7 @@ pub fn resolve(config_file: Option<&Path>, flags: &Overrides) -> anyhow::Result<
     let live_url = pick(&flags.live_url, "REHEARSE_LIVE_URL", live.url)
         .with_context(|| format!("{where_}: missing live.url (set it in the file, REHEARSE_LIVE_URL or --live-url)"))?;
     // A relative SQLite path is relative to the config file, like every other path in it.
-    let sqlite_abs = |url: String| match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
-        Some(p) if !p.starts_with('/') && !p.is_empty() => format!("sqlite://{}", base_dir.join(p).display()),
-        _ => url,
-    };
+    let sqlite_abs = |url: String| crate::dburl::DbUrl::anchored(url, &base_dir);
     let live_url = sqlite_abs(live_url);
     let test_url = pick(&flags.test_url, "REHEARSE_TEST_URL", raw.test.and_then(|t| t.url)).map(sqlite_abs);
     if test_url.as_ref() == Some(&live_url) {

@@ -137,12 +137,7 @@ enum Endpoint {
     Dir(PathBuf),
 }
 
-/// The SQLite file of a `sqlite:` URL.
-fn sqlite_path(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or(rest);
-    (!path.is_empty()).then(|| PathBuf::from(path))
-}
+use crate::dburl::DbUrl;
 
 fn endpoint(url: &str, access: Access, which: &str) -> anyhow::Result<Endpoint> {
     if let Some(p) = url.strip_prefix("dir:") {
@@ -159,7 +154,7 @@ fn endpoint(url: &str, access: Access, which: &str) -> anyhow::Result<Endpoint> 
     }
     if access == Access::ReadWrite {
         // An SQLite target may be a new file: an empty file is an empty database.
-        if let Some(p) = sqlite_path(url).filter(|p| !p.exists()) {
+        if let Some(p) = DbUrl::sqlite(url).filter(|p| !p.exists()) {
             std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -176,7 +171,7 @@ fn same_place(a: &Endpoint, b: &Endpoint, from: &str, to: &str) -> bool {
     match (a, b) {
         (Endpoint::Dir(x), Endpoint::Dir(y)) => canon(x) == canon(y),
         (Endpoint::Db(x), Endpoint::Db(y)) if x.dialect() == Dialect::Sqlite && y.dialect() == Dialect::Sqlite => {
-            match (sqlite_path(from), sqlite_path(to)) {
+            match (DbUrl::sqlite(from), DbUrl::sqlite(to)) {
                 (Some(p), Some(q)) => canon(&p) == canon(&q),
                 _ => false,
             }

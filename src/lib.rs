@@ -9,6 +9,7 @@ pub mod cmd;
 pub mod config;
 pub mod copy;
 pub mod demo;
+pub mod dburl;
 pub mod diff;
 pub mod engine;
 pub mod exit;

@@ -33,7 +33,7 @@ pub fn prepare(cfg: &Resolved) -> anyhow::Result<()> {
             .into());
         }
     }
-    if let Some(live) = sqlite_live(&cfg.live_url) {
+    if let Some(live) = crate::dburl::DbUrl::sqlite(&cfg.live_url) {
         let live = std::fs::canonicalize(&live).unwrap_or(live);
         if live.starts_with(&real) {
             let what = if live.parent() == Some(real.as_path()) { "is live's own folder" } else { "contains live" };
@@ -122,9 +122,3 @@ fn real_path(dir: &Path) -> PathBuf {
     }
 }
 
-/// The live file of a `sqlite:` URL.
-fn sqlite_live(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let path = rest.strip_prefix("//").unwrap_or(rest);
-    (!path.is_empty()).then(|| PathBuf::from(path))
-}

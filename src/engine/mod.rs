@@ -255,16 +255,12 @@ pub fn run_guard(
 
 /// Choose the engine for a URL: `sqlite://PATH` (or `sqlite:PATH`), `postgres://`, `mysql://`.
 pub fn from_url(url: &str, access: Access) -> anyhow::Result<Box<dyn Engine>> {
-    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
-    match scheme {
-        "sqlite" => Ok(Box::new(sqlite::Sqlite::from_url(url, access)?)),
-        "postgres" | "postgresql" => Ok(Box::new(postgres::Postgres::from_url(url, access)?)),
-        "mysql" | "mariadb" => Ok(Box::new(mysql::Mysql::from_url(url, access)?)),
-        _ => anyhow::bail!(
-            "live.url {:?} has no known scheme: use sqlite:///path/to/file.db, postgres://user@host/db or mysql://user@host/db",
-            crate::redact::url(url)
-        ),
-    }
+    use crate::dburl::DbUrl;
+    Ok(match DbUrl::parse(url, "live.url")? {
+        DbUrl::Sqlite(path) => Box::new(sqlite::Sqlite::at(path, access)),
+        DbUrl::Postgres => Box::new(postgres::Postgres::from_url(url, access)?),
+        DbUrl::Mysql => Box::new(mysql::Mysql::from_url(url, access)?),
+    })
 }
 
 /// Whether two server URLs name the same database: same engine, port and database name, on

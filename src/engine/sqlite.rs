@@ -21,16 +21,6 @@ pub struct Sqlite {
 }
 
 impl Sqlite {
-    pub fn from_url(url: &str, access: Access) -> anyhow::Result<Sqlite> {
-        let rest = url.strip_prefix("sqlite:").unwrap_or(url);
-        // sqlite:///abs/path, sqlite://rel/path, sqlite:path
-        let path = rest.strip_prefix("//").unwrap_or(rest);
-        if path.is_empty() {
-            bail!("live.url {url:?} names no file: use sqlite:///path/to/file.db");
-        }
-        Ok(Sqlite { path: PathBuf::from(path), access })
-    }
-
     pub fn at(path: PathBuf, access: Access) -> Sqlite {
         Sqlite { path, access }
     }
