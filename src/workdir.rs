@@ -121,4 +121,3 @@ fn real_path(dir: &Path) -> PathBuf {
         }
     }
 }
-

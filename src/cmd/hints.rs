@@ -83,8 +83,11 @@ pub fn ask(report: &Value, input: &mut dyn BufRead, out: &mut dyn Write) -> anyh
             ("column_renamed" | "table_renamed", "human") if renamed_from.is_some() => "confirm",
             ("column_added" | "table_added", "human") if !candidates.is_empty() => "rename",
             ("column_added" | "column_nullability_changed", "human") => "default",
+            // Values that will not convert, or codes that would be stored as their digits: a
+            // value map settles both (read from the evidence, never from the message's words).
             ("column_type_changed", "human")
-                if message.contains("will not convert") || message.contains("value map") =>
+                if f["evidence"]["cast_failures"].as_i64().unwrap_or(0) > 0
+                    || f["evidence"]["distinct"].as_i64().unwrap_or(0) > 0 =>
             {
                 "values"
             }
@@ -177,7 +180,9 @@ mod tests {
               "message": "renamed", "evidence": {} },
             { "kind": "column_type_changed", "table": "org", "column": "kind", "verdict": "human",
               "message": "`org.kind` changes type from integer to text: 2 distinct values would be stored as their digits; if they are codes, give a value map (values hint)",
-              "evidence": { "samples": ["1 (4 rows)", "2 (1 row)"] } },
+              "evidence": { "distinct": 2, "samples": ["1 (4 rows)", "2 (1 row)"] } },
+            { "kind": "column_type_changed", "table": "org", "column": "size", "verdict": "human",
+              "message": "whether every value converts is not measured", "evidence": {} },
             { "kind": "column_dropped", "table": "org", "column": "fax", "verdict": "lossy", "message": "drops `org.fax`", "evidence": {} },
             { "kind": "table_dropped", "table": "old", "verdict": "lossy", "accepted": true, "message": "drops `old`", "evidence": {} },
             { "kind": "unique_added", "table": "org", "verdict": "human", "message": "duplicates", "evidence": {} },
