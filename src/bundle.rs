@@ -153,7 +153,7 @@ pub fn build(opts: &Options) -> anyhow::Result<Built> {
     rec.hints
         .check_expressions(crate::engine::Dialect::Sqlite)
         .map_err(|e| Refused(format!("the rehearsal's {e:#}; rehearse again with it fixed, then bundle")))?;
-    let script = std::fs::read(&rec.script)
+    let script = fs_err::read(&rec.script)
         .with_context(|| format!("cannot read the rehearsed script {}", rec.script.display()))?;
     let script_sha = sha256_hex(&script);
     if script_sha != rec.script_sha256 {
@@ -360,7 +360,7 @@ fn check_seal(data: &[u8]) -> Result<usize, BundleDamaged> {
 /// Windows, and a bundle carries plain files and folders only).
 fn walk(root: &Path, rel: &str, out: &mut Vec<CodeItem>) -> anyhow::Result<()> {
     let here = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
-    let mut entries = std::fs::read_dir(&here)
+    let mut entries = fs_err::read_dir(&here)
         .with_context(|| format!("cannot read {}", here.display()))?
         .collect::<Result<Vec<_>, _>>()?;
     entries.sort_by_key(|e| e.file_name());
@@ -374,7 +374,7 @@ fn walk(root: &Path, rel: &str, out: &mut Vec<CodeItem>) -> anyhow::Result<()> {
         check_name(&name).map_err(|why| UsageError(format!("{} in {}: {why}", name, here.display())))?;
         let path = if rel.is_empty() { name } else { format!("{rel}/{name}") };
         let full = root.join(&path);
-        let meta = std::fs::symlink_metadata(&full)?;
+        let meta = fs_err::symlink_metadata(&full)?;
         let mtime = meta
             .modified()
             .ok()
@@ -501,7 +501,7 @@ impl Bundle {
     /// the script and the hints agree with each other, and that every code path stays inside the
     /// code folder.
     pub fn load(path: &Path) -> anyhow::Result<Bundle> {
-        let data = match std::fs::read(path) {
+        let data = match fs_err::read(path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(UsageError(format!("there is no upgrade file {}", path.display())).into())
@@ -638,16 +638,16 @@ impl Bundle {
     /// Write the code tree into the new folder `into` (which must not exist), every file synced to
     /// disk, so that a later rename can rely on it. std::fs only. Returns the number of files.
     pub fn extract_code(&self, into: &Path) -> anyhow::Result<usize> {
-        std::fs::create_dir(into).with_context(|| format!("cannot create {}", into.display()))?;
+        fs_err::create_dir(into).with_context(|| format!("cannot create {}", into.display()))?;
         let mut files = 0;
         for e in &self.code {
             let target = e.path.split('/').fold(into.to_path_buf(), |p, part| p.join(part));
             if e.folder {
-                std::fs::create_dir_all(&target).with_context(|| format!("cannot create {}", target.display()))?;
+                fs_err::create_dir_all(&target).with_context(|| format!("cannot create {}", target.display()))?;
                 continue;
             }
             if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent)?;
+                fs_err::create_dir_all(parent)?;
             }
             let mut f = std::fs::File::create(&target).with_context(|| format!("cannot write {}", target.display()))?;
             f.write_all(&self.data[e.start..e.start + e.len])?;
@@ -658,7 +658,7 @@ impl Bundle {
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(e.mode))?;
+                fs_err::set_permissions(&target, std::fs::Permissions::from_mode(e.mode))?;
             }
             let _ = e.mode;
             files += 1;
@@ -667,7 +667,7 @@ impl Bundle {
         for e in self.code.iter().filter(|e| e.folder) {
             use std::os::unix::fs::PermissionsExt;
             let target = e.path.split('/').fold(into.to_path_buf(), |p, part| p.join(part));
-            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(e.mode | 0o700))?;
+            fs_err::set_permissions(&target, std::fs::Permissions::from_mode(e.mode | 0o700))?;
         }
         Ok(files)
     }

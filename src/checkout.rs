@@ -96,7 +96,7 @@ fn prepare_dir(dir: &Path, pending: bool) -> anyhow::Result<()> {
     let trash = trash_of(dir);
     if trash.exists() {
         // A removal that was cut short (see below): the name is ours by construction.
-        std::fs::remove_dir_all(&trash).with_context(|| format!("cannot remove {}", trash.display()))?;
+        fs_err::remove_dir_all(&trash).with_context(|| format!("cannot remove {}", trash.display()))?;
     }
     if !dir.exists() {
         if let Some(parent) = dir.parent() {
@@ -108,15 +108,14 @@ fn prepare_dir(dir: &Path, pending: bool) -> anyhow::Result<()> {
     if ours {
         // Renamed away first, then removed: a kill during the removal never leaves a half-removed
         // folder without its marker under the checkout's name.
-        std::fs::rename(dir, &trash)
-            .with_context(|| format!("cannot remove the earlier checkout {}", dir.display()))?;
-        std::fs::remove_dir_all(&trash)
+        fs_err::rename(dir, &trash).with_context(|| format!("cannot remove the earlier checkout {}", dir.display()))?;
+        fs_err::remove_dir_all(&trash)
             .with_context(|| format!("cannot remove the earlier checkout {}", dir.display()))?;
         return Ok(());
     }
-    let empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false);
+    let empty = fs_err::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false);
     if empty {
-        std::fs::remove_dir(dir)?;
+        fs_err::remove_dir(dir)?;
         return Ok(());
     }
     Err(Refused(format!(
@@ -134,6 +133,6 @@ fn trash_of(dir: &Path) -> std::path::PathBuf {
 
 /// Whether the folder holds nothing but a `.git` folder (a clone made with --no-checkout).
 fn only_git(dir: &Path) -> bool {
-    std::fs::read_dir(dir)
+    fs_err::read_dir(dir)
         .is_ok_and(|entries| entries.filter_map(Result::ok).all(|e| e.file_name() == ".git" && e.path().is_dir()))
 }

@@ -171,7 +171,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
 ];
 
 pub fn parse_file(path: &Path) -> anyhow::Result<RawConfig> {
-    let text = std::fs::read_to_string(path)
+    let text = fs_err::read_to_string(path)
         .with_context(|| format!("cannot read config file {}: check the --config path", path.display()))?;
     if text.trim().is_empty() {
         return Ok(RawConfig::default());
@@ -194,7 +194,7 @@ pub fn resolve(config_file: Option<&Path>, flags: &Overrides) -> anyhow::Result<
         None => PathBuf::new(),
     };
     let base_dir = if base_dir.as_os_str().is_empty() { std::env::current_dir()? } else { base_dir };
-    let base_dir = std::fs::canonicalize(&base_dir).unwrap_or(base_dir);
+    let base_dir = fs_err::canonicalize(&base_dir).unwrap_or(base_dir);
     let pick = |flag: &Option<String>, var: &str, file: Option<String>| flag.clone().or_else(|| env(var)).or(file);
     let live = raw.live.unwrap_or_default();
     let app = raw.app.unwrap_or_default();
@@ -287,7 +287,7 @@ mod tests {
     fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("upgrade.yaml");
-        std::fs::write(&p, text).unwrap();
+        fs_err::write(&p, text).unwrap();
         (d, p)
     }
 
@@ -311,7 +311,7 @@ mod tests {
         let flags = Overrides { workdir: Some("/tmp/elsewhere".into()), ..Default::default() };
         let r = resolve(Some(&p), &flags).unwrap();
         assert_eq!(r.workdir, PathBuf::from("/tmp/elsewhere"));
-        let base = std::fs::canonicalize(d.path()).unwrap();
+        let base = fs_err::canonicalize(d.path()).unwrap();
         assert_eq!(r.live_url, format!("sqlite://{}", base.join("eden.db").display()));
         assert_eq!(r.schema, SchemaSource::Sql("db/schema.sql".into()));
     }

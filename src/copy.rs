@@ -167,7 +167,7 @@ fn endpoint(url: &str, access: Access, which: &str) -> anyhow::Result<Endpoint> 
 }
 
 fn same_place(a: &Endpoint, b: &Endpoint, from: &str, to: &str) -> bool {
-    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let canon = |p: &Path| fs_err::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     match (a, b) {
         (Endpoint::Dir(x), Endpoint::Dir(y)) => canon(x) == canon(y),
         (Endpoint::Db(x), Endpoint::Db(y)) if x.dialect() == Dialect::Sqlite && y.dialect() == Dialect::Sqlite => {

@@ -18,7 +18,7 @@ const HINTS: &str = include_str!("../examples/demo/upgrade-hints.yaml");
 
 fn pick_dir(dir: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     if let Some(d) = dir {
-        if d.exists() && std::fs::read_dir(&d)?.next().is_some() {
+        if d.exists() && fs_err::read_dir(&d)?.next().is_some() {
             bail!("{} exists and is not empty: give a new folder for the demo", d.display());
         }
         return Ok(d);
@@ -46,7 +46,7 @@ fn git(repo: &Path, args: &[&str]) -> anyhow::Result<()> {
 
 /// Build the demo in `dir` and return the config path.
 pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(dir.join("app/db"))?;
+    fs_err::create_dir_all(dir.join("app/db"))?;
     let live = dir.join("eden.db");
     let conn = rusqlite::Connection::open(&live)?;
     conn.execute_batch(SCHEMA_V1)?;
@@ -54,18 +54,18 @@ pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
     drop(conn);
     let app = dir.join("app");
     process::run(cmd("git", ["init", "-q", "-b", "main", app.to_str().unwrap_or(".")]), "git init")?;
-    std::fs::write(app.join("db/schema.sql"), SCHEMA_V1)?;
-    std::fs::write(app.join("README"), "Eden, a humanitarian platform (demo).\n")?;
+    fs_err::write(app.join("db/schema.sql"), SCHEMA_V1)?;
+    fs_err::write(app.join("README"), "Eden, a humanitarian platform (demo).\n")?;
     git(&app, &["add", "-A"])?;
     git(&app, &["commit", "-q", "-m", "Eden v1"])?;
     git(&app, &["tag", "v1.0.0"])?;
-    std::fs::write(app.join("db/schema.sql"), SCHEMA_V2)?;
-    std::fs::write(app.join("db/upgrade-hints.yaml"), HINTS)?;
+    fs_err::write(app.join("db/schema.sql"), SCHEMA_V2)?;
+    fs_err::write(app.join("db/upgrade-hints.yaml"), HINTS)?;
     git(&app, &["add", "-A"])?;
     git(&app, &["commit", "-q", "-m", "Eden v2: local_name, office codes, unique emails, no more fax"])?;
     git(&app, &["tag", "v2.0.0"])?;
     let cfg = dir.join("upgrade.yaml");
-    std::fs::write(
+    fs_err::write(
         &cfg,
         "# The upgrade of the demo's live Eden database to the new code's v2.0.0.\n\
          live: { url: \"sqlite:eden.db\" }\n\
@@ -80,7 +80,7 @@ pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
 pub fn demo(dir: Option<PathBuf>) -> anyhow::Result<i32> {
     let dir = pick_dir(dir)?;
     let cfg_path = build(&dir)?;
-    let dir = std::fs::canonicalize(&dir)?;
+    let dir = fs_err::canonicalize(&dir)?;
     let cfg_path = dir.join(cfg_path.file_name().unwrap_or_default());
     eprintln!("rehearse: demo built in {}", dir.display());
     let cfg = config::resolve(Some(&cfg_path), &Overrides::default())?;

@@ -11,7 +11,7 @@ pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
     let mut missing = Vec::new();
     let mut at = Some(dir);
     while let Some(p) = at.filter(|p| !p.as_os_str().is_empty()) {
-        if std::fs::symlink_metadata(p).is_ok() {
+        if fs_err::symlink_metadata(p).is_ok() {
             break;
         }
         missing.push(p);
@@ -42,7 +42,7 @@ pub fn make_private_dir(dir: &Path) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        fs_err::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
             .with_context(|| format!("cannot make {} private (0700)", dir.display()))?;
     }
     let _ = dir;
@@ -53,7 +53,7 @@ pub fn private_file(path: &Path) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        fs_err::set_permissions(path, std::fs::Permissions::from_mode(0o600))
             .with_context(|| format!("cannot make {} private (0600)", path.display()))?;
     }
     let _ = path;

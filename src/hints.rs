@@ -111,7 +111,7 @@ impl Hints {
 
     pub fn load(path: &Path) -> anyhow::Result<Hints> {
         let text =
-            std::fs::read_to_string(path).with_context(|| format!("cannot read hints file {}", path.display()))?;
+            fs_err::read_to_string(path).with_context(|| format!("cannot read hints file {}", path.display()))?;
         Hints::parse(&text, path)
     }
 

@@ -106,7 +106,7 @@ fn guards(cfg: &Resolved, opts: &Options, live: &dyn Engine) -> anyhow::Result<(
         .into());
     }
     let script_path = opts.script.clone().unwrap_or_else(|| rec.script.clone());
-    let script = std::fs::read_to_string(&script_path)
+    let script = fs_err::read_to_string(&script_path)
         .with_context(|| format!("cannot read the script {}", script_path.display()))?;
     let sha = sha256_hex(script.as_bytes());
     if sha != rec.script_sha256 {
@@ -439,7 +439,7 @@ fn who() -> String {
         .iter()
         .find_map(|v| std::env::var(v).ok())
         .unwrap_or_else(|| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname")
+    let host = fs_err::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .or_else(|_| std::env::var("COMPUTERNAME"))
         .unwrap_or_else(|_| "unknown".into());
@@ -449,7 +449,7 @@ fn who() -> String {
 /// After an interrupted promotion: what state live is in, or None when nothing was interrupted.
 pub fn recover_state(cfg: &Resolved) -> anyhow::Result<Option<String>> {
     let path = cfg.workdir.join(JOURNAL);
-    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
+    let Ok(text) = fs_err::read_to_string(&path) else { return Ok(None) };
     let j: Journal = serde_json::from_str(&text).with_context(|| format!("{} is damaged", path.display()))?;
     if matches!(j.step, Step::Done | Step::RolledBack) {
         return Ok(None);
@@ -492,7 +492,7 @@ pub fn recover(cfg: &Resolved) -> anyhow::Result<String> {
     };
     let path = cfg.workdir.join(JOURNAL);
     let live = engine::from_url(&cfg.live_url, Access::ReadOnly).map_err(exit::usage)?;
-    let interrupted = std::fs::read_to_string(&path)
+    let interrupted = fs_err::read_to_string(&path)
         .ok()
         .and_then(|t| serde_json::from_str::<Journal>(&t).ok())
         .is_some_and(|j| !matches!(j.step, Step::Done | Step::RolledBack));
@@ -505,7 +505,7 @@ pub fn recover(cfg: &Resolved) -> anyhow::Result<String> {
     let Some(state) = recover_state(cfg)? else {
         return Ok("no interrupted promotion: nothing to do".into());
     };
-    let mut j: Journal = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    let mut j: Journal = serde_json::from_str(&fs_err::read_to_string(&path)?)?;
     if j.step == Step::RollingBack {
         return recover_rollback(cfg, live.as_ref(), &mut j, &state);
     }
@@ -651,11 +651,11 @@ pub(crate) fn put_back_pre_upgrade(path: &Path, workdir: &Path) -> anyhow::Resul
     let old = path.with_file_name(format!("{name}.pre-upgrade"));
     let rolled = path.with_file_name(format!("{name}.rolled-back"));
     let mut promotion = engine::sqlite::SqlitePromotion::start(path, workdir)?;
-    let _ = std::fs::remove_file(&rolled);
+    let _ = fs_err::remove_file(&rolled);
     promotion.keep_copy(&rolled)?;
     engine::Promotion::restore_from(&mut promotion, &old)?;
     engine::Promotion::finish(&mut promotion)?;
-    let _ = std::fs::remove_file(&old);
+    let _ = fs_err::remove_file(&old);
     Ok(rolled)
 }
 
@@ -664,7 +664,7 @@ pub(crate) fn put_back_pre_upgrade(path: &Path, workdir: &Path) -> anyhow::Resul
 /// was written to live since that promotion is lost, and the prompt says so.
 fn rollback_server(cfg: &Resolved, live: &dyn Engine, yes: bool) -> anyhow::Result<String> {
     let path = cfg.workdir.join(JOURNAL);
-    let j: Option<Journal> = std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let j: Option<Journal> = fs_err::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok());
     if j.as_ref().is_some_and(|j| j.step == Step::RollingBack) {
         return Err(Refused(
             "an earlier `rollback --live` was interrupted: run `rehearse recover --config ...`, which finishes it"

@@ -49,7 +49,7 @@ pub fn intend(workdir: &Path, key: &str) -> anyhow::Result<Intent> {
 
 /// Whether `key` has a pending entry: an unmarked object of that name was made by rehearse.
 pub fn pending(workdir: &Path, key: &str) -> bool {
-    std::fs::read_to_string(entry_path(workdir, key)).is_ok_and(|t| t.trim_end() == key)
+    fs_err::read_to_string(entry_path(workdir, key)).is_ok_and(|t| t.trim_end() == key)
 }
 
 impl Intent {
@@ -65,7 +65,7 @@ impl Intent {
     }
 
     fn remove(&self) -> anyhow::Result<()> {
-        match std::fs::remove_file(&self.path) {
+        match fs_err::remove_file(&self.path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e).with_context(|| format!("cannot remove {}", self.path.display())),

@@ -141,11 +141,11 @@ fn run_bytes_with(expr: duct::Expression, what: &str, limits: &Limits) -> anyhow
     crate::interrupt::untrack(&handle);
     let out = out.map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
     if out.status.success() {
-        let _ = std::fs::remove_file(&log);
+        let _ = fs_err::remove_file(&log);
         if LOG_DIR.lock().ok().is_some_and(|d| d.is_none()) {
             // The temp folder's log folder is this process's own: leave nothing behind there.
             if let Some(dir) = log.parent() {
-                let _ = std::fs::remove_dir(dir);
+                let _ = fs_err::remove_dir(dir);
             }
         }
         return Ok(out.stdout);
@@ -166,22 +166,22 @@ fn run_bytes_with(expr: duct::Expression, what: &str, limits: &Limits) -> anyhow
             summary = stdout;
             if let Some(p) = &limits.stdout_file {
                 // Its stderr was empty: the file to read is the one its stdout went to.
-                let _ = std::fs::remove_file(&log);
+                let _ = fs_err::remove_file(&log);
                 shown_log = p.clone();
             }
         }
         if limits.stdout_file.is_none() && !out.stdout.is_empty() {
             // Captured stdout is small (a TOC, a commit id): keep it beside the empty stderr.
-            let _ = std::fs::write(&log, &out.stdout);
+            let _ = fs_err::write(&log, &out.stdout);
         }
     }
     let said = match summary.is_empty() {
         false => summary.line(),
         // Nothing in its log: maybe the log itself could not be written, when the disk it is on
         // (the workdir's, where the dump goes too) is full. Writing a line there tells.
-        true => match std::fs::write(&log, b"(the child printed nothing on stderr)\n") {
+        true => match fs_err::write(&log, b"(the child printed nothing on stderr)\n") {
             Ok(()) => "it printed nothing".to_string(),
-            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+            Err(e) if e.kind() == std::io::ErrorKind::StorageFull => {
                 format!("it printed nothing, and there is no space left on device writing {}", log.display())
             }
             Err(e) => format!("it printed nothing, and its log cannot be written ({e})"),

@@ -64,7 +64,7 @@ pub fn path(workdir: &Path) -> PathBuf {
 }
 
 pub fn clear(workdir: &Path) -> anyhow::Result<()> {
-    match std::fs::remove_file(path(workdir)) {
+    match fs_err::remove_file(path(workdir)) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
         _ => Ok(()),
     }
@@ -79,7 +79,7 @@ pub fn read(workdir: &Path) -> anyhow::Result<Option<Record>> {
     if !p.exists() {
         return Ok(None);
     }
-    Ok(Some(serde_json::from_str(&std::fs::read_to_string(p)?)?))
+    Ok(Some(serde_json::from_str(&fs_err::read_to_string(p)?)?))
 }
 
 #[cfg(test)]

@@ -131,8 +131,8 @@ pub fn rehearse(opts: &Options) -> anyhow::Result<Outcome> {
     let (script_path, script_text) = match &opts.script {
         Some(p) => {
             let text =
-                std::fs::read_to_string(p).with_context(|| format!("cannot read the edited script {}", p.display()))?;
-            let same = std::fs::canonicalize(p).ok() == std::fs::canonicalize(&generated_path).ok();
+                fs_err::read_to_string(p).with_context(|| format!("cannot read the edited script {}", p.display()))?;
+            let same = fs_err::canonicalize(p).ok() == fs_err::canonicalize(&generated_path).ok();
             if !same {
                 fsutil::write_private(&generated_path, generated.as_bytes())?;
             }

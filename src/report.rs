@@ -247,7 +247,7 @@ pub fn render(value: &serde_json::Value, format: &str, colour: bool, out: &mut i
 
 pub fn load(workdir: &Path) -> anyhow::Result<serde_json::Value> {
     let p = workdir.join("report.json");
-    let text = std::fs::read_to_string(&p)
+    let text = fs_err::read_to_string(&p)
         .with_context(|| format!("no report in {}: run `rehearse run` first", workdir.display()))?;
     Ok(serde_json::from_str(&text)?)
 }

@@ -33,7 +33,7 @@ pub fn stand_in(test_url: &str, live: &dyn Engine) -> anyhow::Result<Box<dyn Eng
 pub fn clone(live_url: &str, stand_in: &dyn Engine, workdir: &Path) -> anyhow::Result<(Cloned, Vec<String>)> {
     let extract = workdir.join(EXTRACT);
     if extract.exists() {
-        std::fs::remove_dir_all(&extract).map_err(|e| anyhow::anyhow!("cannot empty {}: {e}", extract.display()))?;
+        fs_err::remove_dir_all(&extract).map_err(|e| anyhow::anyhow!("cannot empty {}: {e}", extract.display()))?;
     }
     crate::fsutil::private_dir(&extract)?;
     say(&format!("extracting live into {}", extract.display()));

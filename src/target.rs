@@ -26,7 +26,7 @@ pub fn target_schema(
         match source {
             SchemaSource::Sql(rel) => {
                 let path = code_dir.join(rel);
-                let ddl = std::fs::read_to_string(&path)
+                let ddl = fs_err::read_to_string(&path)
                     .with_context(|| {
                         format!("cannot read schema.sql {}: check the path inside the new code", path.display())
                     })
@@ -83,7 +83,7 @@ pub fn target_schema(
 }
 
 pub fn load_snapshot(path: &Path) -> anyhow::Result<Schema> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read snapshot {}", path.display()))?;
+    let text = fs_err::read_to_string(path).with_context(|| format!("cannot read snapshot {}", path.display()))?;
     let parsed: Result<Schema, String> = if text.trim_start().starts_with('{') {
         serde_json::from_str(&text).map_err(|e| e.to_string())
     } else {

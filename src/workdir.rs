@@ -23,7 +23,7 @@ pub fn prepare(cfg: &Resolved) -> anyhow::Result<()> {
     let dir = &cfg.workdir;
     let real = real_path(dir);
     if let Some(app) = &cfg.app {
-        let repo = std::fs::canonicalize(&app.repo).unwrap_or_else(|_| app.repo.clone());
+        let repo = fs_err::canonicalize(&app.repo).unwrap_or_else(|_| app.repo.clone());
         if real.starts_with(&repo) {
             return Err(UsageError(format!(
                 "workdir {} is inside the application repository {}: dumps of live would land in its working tree; set workdir to a folder outside it",
@@ -34,7 +34,7 @@ pub fn prepare(cfg: &Resolved) -> anyhow::Result<()> {
         }
     }
     if let Some(live) = crate::dburl::DbUrl::sqlite(&cfg.live_url) {
-        let live = std::fs::canonicalize(&live).unwrap_or(live);
+        let live = fs_err::canonicalize(&live).unwrap_or(live);
         if live.starts_with(&real) {
             let what = if live.parent() == Some(real.as_path()) { "is live's own folder" } else { "contains live" };
             return Err(UsageError(format!(
@@ -45,7 +45,7 @@ pub fn prepare(cfg: &Resolved) -> anyhow::Result<()> {
             .into());
         }
     }
-    match std::fs::metadata(dir) {
+    match fs_err::metadata(dir) {
         Ok(m) if m.is_dir() => use_existing(dir, &m),
         Ok(_) => Err(anyhow::anyhow!("cannot use workdir {}: it exists and is not a folder", dir.display())),
         Err(_) => create(dir),
@@ -84,19 +84,19 @@ fn create(dir: &Path) -> anyhow::Result<()> {
     fsutil::private_dir(parent).with_context(context)?;
     let tmp = parent.join(format!(".{name}.rehearse-new-{}", std::process::id()));
     if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).with_context(context)?;
+        fs_err::remove_dir_all(&tmp).with_context(context)?;
     }
     fsutil::private_dir(&tmp).with_context(context)?;
     let made = (|| {
         fsutil::write_private(&tmp.join(MARKER), b"made by rehearse: its workdir (0700)\n")?;
-        std::fs::rename(&tmp, dir)?;
+        fs_err::rename(&tmp, dir)?;
         marks::sync_dir(parent)
     })();
     if let Err(e) = made {
-        let _ = std::fs::remove_dir_all(&tmp);
+        let _ = fs_err::remove_dir_all(&tmp);
         if dir.is_dir() {
             // Another run made it meanwhile: judge it like any existing folder.
-            let m = std::fs::metadata(dir)?;
+            let m = fs_err::metadata(dir)?;
             return use_existing(dir, &m);
         }
         return Err(e).with_context(context);
@@ -109,7 +109,7 @@ fn real_path(dir: &Path) -> PathBuf {
     let mut rest = Vec::new();
     let mut at = dir;
     loop {
-        if let Ok(real) = std::fs::canonicalize(at) {
+        if let Ok(real) = fs_err::canonicalize(at) {
             return rest.iter().rev().fold(real, |p, c| p.join(c));
         }
         match (at.file_name(), at.parent()) {

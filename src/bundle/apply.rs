@@ -103,7 +103,7 @@ pub struct Journal {
 
 impl Journal {
     fn read(path: &Path) -> anyhow::Result<Option<Journal>> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match fs_err::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot read {}", path.display()))),
@@ -221,14 +221,14 @@ fn code_forward(current: &Path, incoming: &Path, outgoing: &Path) -> anyhow::Res
     }
     if current.exists() {
         if outgoing.exists() {
-            std::fs::remove_dir_all(outgoing)
+            fs_err::remove_dir_all(outgoing)
                 .with_context(|| format!("cannot remove the earlier {}", outgoing.display()))?;
         }
-        std::fs::rename(current, outgoing)
+        fs_err::rename(current, outgoing)
             .with_context(|| format!("cannot move {} aside to {}", current.display(), outgoing.display()))?;
         sync_dir(parent(current));
     }
-    std::fs::rename(incoming, current)
+    fs_err::rename(incoming, current)
         .with_context(|| format!("cannot move {} to {}", incoming.display(), current.display()))?;
     sync_dir(parent(current));
     Ok(())
@@ -239,15 +239,15 @@ fn code_forward(current: &Path, incoming: &Path, outgoing: &Path) -> anyhow::Res
 fn code_back(current: &Path, incoming: &Path, outgoing: &Path, incoming_is_ours: bool) -> anyhow::Result<()> {
     if !incoming.exists() && outgoing.exists() && current.exists() {
         // The swap had finished: move the new folder back out of the way.
-        std::fs::rename(current, incoming)?;
+        fs_err::rename(current, incoming)?;
     }
     if !current.exists() && outgoing.exists() {
-        std::fs::rename(outgoing, current)
+        fs_err::rename(outgoing, current)
             .with_context(|| format!("cannot move {} back to {}", outgoing.display(), current.display()))?;
     }
     sync_dir(parent(current));
     if incoming_is_ours && incoming.exists() {
-        std::fs::remove_dir_all(incoming).with_context(|| format!("cannot remove {}", incoming.display()))?;
+        fs_err::remove_dir_all(incoming).with_context(|| format!("cannot remove {}", incoming.display()))?;
     }
     Ok(())
 }
@@ -363,7 +363,7 @@ fn resolve(p: &Paths, j: &mut Journal, log: &mut Log) -> anyhow::Result<String> 
                 code_back(c, i, o, j.incoming_is_ours)?;
             } else if j.incoming_is_ours && i.exists() {
                 // The code folder was not touched yet: only what was unpacked goes.
-                std::fs::remove_dir_all(i).with_context(|| format!("cannot remove {}", i.display()))?;
+                fs_err::remove_dir_all(i).with_context(|| format!("cannot remove {}", i.display()))?;
             }
         }
         j.write(&p.journal, Step::Undone)?;
@@ -399,7 +399,7 @@ fn apply(p: &Paths, bundle_path: &Path, code_dir: Option<&Path>, log: &mut Log) 
     let code = match (code_dir, bundle.has_code()) {
         (Some(c), true) => {
             let c = absolute(c)?;
-            let meta = std::fs::symlink_metadata(&c);
+            let meta = fs_err::symlink_metadata(&c);
             if !meta.as_ref().is_ok_and(|m| m.is_dir()) {
                 return Err(UsageError(format!(
                     "--code-dir {} is not a folder (a link is not accepted: give the real folder)",
@@ -470,7 +470,7 @@ fn apply(p: &Paths, bundle_path: &Path, code_dir: Option<&Path>, log: &mut Log) 
         Err(e) => {
             remove_db_copy(&p.db);
             if let Some(i) = &incoming {
-                let _ = std::fs::remove_dir_all(i);
+                let _ = fs_err::remove_dir_all(i);
             }
             j.write(&p.journal, Step::Undone)?;
             log.line("Nothing was changed: the database and the program files are as they were.");
@@ -496,7 +496,7 @@ fn apply(p: &Paths, bundle_path: &Path, code_dir: Option<&Path>, log: &mut Log) 
             code_back(c, i, o, false)?;
             live::put_back_pre_upgrade(&p.db, &p.dir)?;
             j.write(&p.journal, Step::Undone)?;
-            let _ = std::fs::remove_dir_all(i);
+            let _ = fs_err::remove_dir_all(i);
             return Err(LiveFailed(format!(
                 "could not replace the program folder {} ({e:#}): the previous database and program files were put back; stop the program and try again",
                 c.display()
@@ -535,7 +535,7 @@ fn prepare(
     let started = Instant::now();
     if let Some(i) = incoming {
         if i.exists() {
-            std::fs::remove_dir_all(i).with_context(|| format!("cannot remove the leftover {}", i.display()))?;
+            fs_err::remove_dir_all(i).with_context(|| format!("cannot remove the leftover {}", i.display()))?;
         }
         let files = bundle.extract_code(i)?;
         log.line(&format!("Unpacked the new program files ({files} files) into {}.", i.display()));
@@ -543,9 +543,9 @@ fn prepare(
     let mut promotion = target.promotion(&p.dir)?;
     let backup = promotion.backup(&p.dir)?;
     // The database from before the upgrade, for --rollback: the backup under a second name.
-    let _ = std::fs::remove_file(&p.pre_upgrade);
-    if std::fs::hard_link(&backup, &p.pre_upgrade).is_err() {
-        std::fs::copy(&backup, &p.pre_upgrade).with_context(|| {
+    let _ = fs_err::remove_file(&p.pre_upgrade);
+    if fs_err::hard_link(&backup, &p.pre_upgrade).is_err() {
+        fs_err::copy(&backup, &p.pre_upgrade).with_context(|| {
             format!("cannot keep the database from before the upgrade as {}", p.pre_upgrade.display())
         })?;
     }
@@ -728,12 +728,12 @@ mod tests {
     use super::*;
 
     fn tree(dir: &Path, marker: &str) {
-        std::fs::create_dir_all(dir.join("sub")).unwrap();
-        std::fs::write(dir.join("sub/VERSION"), marker).unwrap();
+        fs_err::create_dir_all(dir.join("sub")).unwrap();
+        fs_err::write(dir.join("sub/VERSION"), marker).unwrap();
     }
 
     fn marker(dir: &Path) -> String {
-        std::fs::read_to_string(dir.join("sub/VERSION")).unwrap()
+        fs_err::read_to_string(dir.join("sub/VERSION")).unwrap()
     }
 
     #[test]
@@ -743,17 +743,17 @@ mod tests {
         // Stopped before anything, after moving the old aside, and after the whole swap.
         for stop_after in 0..3 {
             for p in [&c, &i, &o] {
-                let _ = std::fs::remove_dir_all(p);
+                let _ = fs_err::remove_dir_all(p);
             }
             tree(&c, "old");
             tree(&i, "new");
             tree(&o, "older");
             if stop_after >= 1 {
-                std::fs::remove_dir_all(&o).unwrap();
-                std::fs::rename(&c, &o).unwrap();
+                fs_err::remove_dir_all(&o).unwrap();
+                fs_err::rename(&c, &o).unwrap();
             }
             if stop_after >= 2 {
-                std::fs::rename(&i, &c).unwrap();
+                fs_err::rename(&i, &c).unwrap();
             }
             code_forward(&c, &i, &o).unwrap();
             assert_eq!(marker(&c), "new", "forward after step {stop_after}");
@@ -768,15 +768,15 @@ mod tests {
         let (c, i, o) = (d.path().join("app"), d.path().join("app.new"), d.path().join("app.old"));
         for stop_after in 0..3 {
             for p in [&c, &i, &o] {
-                let _ = std::fs::remove_dir_all(p);
+                let _ = fs_err::remove_dir_all(p);
             }
             tree(&c, "old");
             tree(&i, "new");
             if stop_after >= 1 {
-                std::fs::rename(&c, &o).unwrap();
+                fs_err::rename(&c, &o).unwrap();
             }
             if stop_after >= 2 {
-                std::fs::rename(&i, &c).unwrap();
+                fs_err::rename(&i, &c).unwrap();
             }
             code_back(&c, &i, &o, true).unwrap();
             assert_eq!(marker(&c), "old", "back after step {stop_after}");

@@ -30,7 +30,7 @@ struct Partial(PathBuf);
 
 impl Drop for Partial {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = fs_err::remove_file(&self.0);
     }
 }
 
@@ -63,7 +63,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
     }
     std::fs::File::open(&partial.0)?.sync_all()?;
     // A hard link appears under the final name atomically and never replaces a file made since.
-    std::fs::hard_link(&partial.0, &file)
+    fs_err::hard_link(&partial.0, &file)
         .map_err(|e| anyhow::anyhow!("cannot name the backup {}: {e} (nothing was written there)", file.display()))?;
     std::fs::File::open(dir)?.sync_all()?;
     let rows: u64 = outcome.tables.iter().map(|t| t.rows).sum();

@@ -31,7 +31,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
     let cmd = super::Cli::command();
     match a.what {
         What::Man { dir } => {
-            std::fs::create_dir_all(&dir)
+            fs_err::create_dir_all(&dir)
                 .map_err(|e| anyhow::anyhow!("cannot create the folder {}: {e}", dir.display()))?;
             clap_mangen::generate_to(cmd, &dir)
                 .map_err(|e| anyhow::anyhow!("cannot write the man pages into {}: {e}", dir.display()))?;

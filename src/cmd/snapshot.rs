@@ -28,7 +28,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
         serde_yaml::to_string(&schema)?
     };
     match a.out {
-        Some(p) => std::fs::write(&p, text)?,
+        Some(p) => fs_err::write(&p, text)?,
         None => print!("{text}"),
     }
     Ok(exit::OK)

@@ -25,13 +25,13 @@ pub fn table_file(dir: &Path, table: &str) -> PathBuf {
 
 pub fn load_schema(dir: &Path) -> anyhow::Result<Schema> {
     let path = dir.join(SCHEMA_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = fs_err::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_yaml::from_str(&text).with_context(|| format!("{} is not a rehearse schema", path.display()))
 }
 
 pub fn save_schema(dir: &Path, schema: &Schema) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    std::fs::write(dir.join(SCHEMA_FILE), serde_yaml::to_string(schema)?)
+    fs_err::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    fs_err::write(dir.join(SCHEMA_FILE), serde_yaml::to_string(schema)?)
         .with_context(|| format!("cannot write {}", dir.join(SCHEMA_FILE).display()))
 }
 
@@ -96,7 +96,7 @@ impl Writer {
 
 /// Whether a table file holds any row.
 pub fn has_rows(dir: &Path, table: &str) -> bool {
-    std::fs::metadata(table_file(dir, table)).map(|m| m.len() > 0).unwrap_or(false)
+    fs_err::metadata(table_file(dir, table)).map(|m| m.len() > 0).unwrap_or(false)
 }
 
 #[cfg(test)]

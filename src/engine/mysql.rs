@@ -359,13 +359,13 @@ impl Mysql {
         let user_file = home.map(|h| h.join(".my.cnf")).filter(|p| p.is_file());
         let file = match &defaults_file {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
+                let text = fs_err::read_to_string(p)
                     .with_context(|| format!("cannot read the MySQL option file {} (defaults_file)", p.display()))?;
                 parse_option_file(&text).remove("client").unwrap_or_default()
             }
             None => match &user_file {
                 Some(p) => {
-                    let text = std::fs::read_to_string(p)
+                    let text = fs_err::read_to_string(p)
                         .with_context(|| format!("cannot read the MySQL option file {}", p.display()))?;
                     parse_option_file(&text).remove("client").unwrap_or_default()
                 }
@@ -473,7 +473,7 @@ impl Mysql {
     /// would win over the one rehearse resolved. Say so instead of failing with "access denied".
     fn check_user_option_file(&self) -> anyhow::Result<()> {
         let Some(path) = &self.user_option_file else { return Ok(()) };
-        let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+        let Ok(text) = fs_err::read_to_string(path) else { return Ok(()) };
         let groups = parse_option_file(&text);
         let theirs = TOOL_GROUPS
             .iter()
@@ -563,13 +563,13 @@ impl Mysql {
     /// backup; the partial file is removed on any failure.
     fn dump(&self, tools: &Tools, workdir: &Path, path: &Path) -> anyhow::Result<()> {
         let partial = workdir.join(format!(".{}.dump.sql.partial", self.database));
-        let _ = std::fs::remove_file(&partial);
+        let _ = fs_err::remove_file(&partial);
         let result = self.dump_verified(tools, workdir, &partial);
         if result.is_err() {
-            let _ = std::fs::remove_file(&partial);
+            let _ = fs_err::remove_file(&partial);
         }
         result?;
-        std::fs::rename(&partial, path).with_context(|| format!("cannot move the dump to {}", path.display()))?;
+        fs_err::rename(&partial, path).with_context(|| format!("cannot move the dump to {}", path.display()))?;
         Ok(())
     }
 
@@ -667,11 +667,11 @@ impl Mysql {
 /// deleted them when the client ended, so a crash could leave one behind. Nothing writes them now:
 /// any such file is stale and goes.
 fn remove_stale_option_files(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = fs_err::read_dir(dir) else { return };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if name.starts_with(".rehearse-mysql-") && name.ends_with(".cnf") {
-            let _ = std::fs::remove_file(e.path());
+            let _ = fs_err::remove_file(e.path());
         }
     }
 }
@@ -2006,17 +2006,17 @@ mod tests {
         let path = dir.path().join("d.sql");
         let whole = "-- MariaDB dump\nDROP TABLE IF EXISTS `a``b`;\nCREATE TABLE `a``b` (\n  `id` int\n);\n\
                      INSERT INTO `a``b` VALUES (1);\nCREATE TABLE `c` (\n  `id` int\n);\n-- Dump completed on 2026-01-01\n\n";
-        std::fs::write(&path, whole).unwrap();
+        fs_err::write(&path, whole).unwrap();
         let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         verify_dump(&path, &names(&["a`b", "c"])).unwrap();
         assert_eq!(scan_dump(&path).unwrap().tables, names(&["a`b", "c"]));
         let missing = verify_dump(&path, &names(&["a`b", "c", "d"])).unwrap_err().to_string();
         assert!(missing.contains("lacks 1 table(s)") && missing.contains("(d)"), "{missing}");
         // Cut anywhere before the trailer: refused, even when every table was already created.
-        std::fs::write(&path, &whole[..whole.find("-- Dump").unwrap()]).unwrap();
+        fs_err::write(&path, &whole[..whole.find("-- Dump").unwrap()]).unwrap();
         let cut = verify_dump(&path, &names(&["a`b", "c"])).unwrap_err().to_string();
         assert!(cut.contains("cut short"), "{cut}");
-        std::fs::write(&path, "").unwrap();
+        fs_err::write(&path, "").unwrap();
         assert!(verify_dump(&path, &[]).is_err(), "an empty file is no dump");
     }
 
@@ -2130,7 +2130,7 @@ mod tests {
     #[test]
     fn url_wins_over_the_option_file_and_the_file_fills_the_rest() {
         let home = tempfile::tempdir().unwrap();
-        std::fs::write(
+        fs_err::write(
             home.path().join(".my.cnf"),
             "[client]\nuser=app\npassword=fromfile\nhost=db.example\nport=3310\n",
         )
@@ -2157,9 +2157,9 @@ mod tests {
     #[test]
     fn defaults_file_parameter_replaces_my_cnf() {
         let home = tempfile::tempdir().unwrap();
-        std::fs::write(home.path().join(".my.cnf"), "[client]\nuser=app\n").unwrap();
+        fs_err::write(home.path().join(".my.cnf"), "[client]\nuser=app\n").unwrap();
         let other = home.path().join("eden.cnf");
-        std::fs::write(&other, "[client]\nuser=eden\nhost=10.0.0.5\n").unwrap();
+        fs_err::write(&other, "[client]\nuser=eden\nhost=10.0.0.5\n").unwrap();
         let url = format!("mysql:///eden?defaults_file={}", other.display());
         let m = Mysql::resolve(&url, Access::ReadOnly, Some(home.path())).unwrap();
         assert_eq!(m.params.user, "eden");

@@ -1432,7 +1432,7 @@ impl Tools {
         let mut candidates = vec![PathBuf::from("pg_dump")];
         // Debian and Ubuntu keep every installed release under /usr/lib/postgresql/<major>/bin;
         // the one on PATH may be older than the server.
-        if let Ok(dirs) = std::fs::read_dir("/usr/lib/postgresql") {
+        if let Ok(dirs) = fs_err::read_dir("/usr/lib/postgresql") {
             let mut found: Vec<(u32, PathBuf)> = dirs
                 .filter_map(Result::ok)
                 .filter_map(|d| {
@@ -1546,7 +1546,7 @@ fn dump_live(tools: &Tools, params: &Params, workdir: &Path, name: &str) -> anyh
     let dir = workdir.join(name);
     let partial = workdir.join(format!(".{name}.partial"));
     if partial.exists() {
-        std::fs::remove_dir_all(&partial).with_context(|| format!("cannot remove {}", partial.display()))?;
+        fs_err::remove_dir_all(&partial).with_context(|| format!("cannot remove {}", partial.display()))?;
     }
     fsutil::private_dir(&partial)?;
     let jobs = jobs();
@@ -1563,15 +1563,14 @@ fn dump_live(tools: &Tools, params: &Params, workdir: &Path, name: &str) -> anyh
     );
     if let Err(e) = dumped {
         // A partial dump holds live data and is no backup: do not leave it behind.
-        let _ = std::fs::remove_dir_all(&partial);
+        let _ = fs_err::remove_dir_all(&partial);
         return Err(e);
     }
     private_tree(&partial)?;
     if dir.exists() {
-        std::fs::remove_dir_all(&dir)
-            .with_context(|| format!("cannot replace the earlier backup {}", dir.display()))?;
+        fs_err::remove_dir_all(&dir).with_context(|| format!("cannot replace the earlier backup {}", dir.display()))?;
     }
-    std::fs::rename(&partial, &dir)?;
+    fs_err::rename(&partial, &dir)?;
     say(&format!("dump done in {:.1}s", started.elapsed().as_secs_f64()));
     Ok(dir)
 }
@@ -1579,7 +1578,7 @@ fn dump_live(tools: &Tools, params: &Params, workdir: &Path, name: &str) -> anyh
 /// pg_dump's folder and everything in it (all made by this run) private.
 fn private_tree(dir: &Path) -> anyhow::Result<()> {
     fsutil::make_private_dir(dir)?;
-    for entry in std::fs::read_dir(dir)? {
+    for entry in fs_err::read_dir(dir)? {
         let p = entry?.path();
         if p.is_dir() {
             private_tree(&p)?;

@@ -33,7 +33,7 @@ impl Sqlite {
             ))
             .into());
         }
-        if self.access == Access::ReadOnly && std::fs::metadata(&self.path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+        if self.access == Access::ReadOnly && fs_err::metadata(&self.path).is_ok_and(|m| m.is_file() && m.len() == 0) {
             return Err(crate::exit::UsageError(format!(
                 "{} is an empty file (0 bytes), not a database: check live.url",
                 self.path.display()
@@ -53,7 +53,7 @@ impl Sqlite {
         // removes its transient -wal on close; exclusive mode needs a read-write handle, so SQLite's
         // own `query_only` stops every change instead. Writers that start meanwhile wait.
         // (Only with no -wal content either: closing would checkpoint it into live's bytes.)
-        let empty_wal = std::fs::metadata(sidecar(&self.path, "-wal")).map(|m| m.len() == 0).unwrap_or(true);
+        let empty_wal = fs_err::metadata(sidecar(&self.path, "-wal")).map(|m| m.len() == 0).unwrap_or(true);
         let quiet_wal =
             self.access == Access::ReadOnly && is_wal(&self.path) && !sidecar(&self.path, "-shm").exists() && empty_wal;
         let flags = match self.access {
@@ -151,9 +151,9 @@ impl Engine for Sqlite {
     fn clone_to_test_copy(&self, workdir: &Path) -> anyhow::Result<Cloned> {
         let copy = self.test_copy_path(workdir);
         let backup = workdir.join(format!("{}.live-backup.sqlite", self.name()));
-        let live_real = std::fs::canonicalize(&self.path)?;
+        let live_real = fs_err::canonicalize(&self.path)?;
         for target in [&copy, &backup] {
-            if target.exists() && std::fs::canonicalize(target)? == live_real {
+            if target.exists() && fs_err::canonicalize(target)? == live_real {
                 bail!("the workdir {} holds the live file itself: choose another workdir", workdir.display());
             }
         }
@@ -162,7 +162,7 @@ impl Engine for Sqlite {
         // Online backup into a temporary file, then rename: a half-written copy never has the
         // final name.
         let tmp = workdir.join(format!(".{}.partial", self.name()));
-        let _ = std::fs::remove_file(&tmp);
+        let _ = fs_err::remove_file(&tmp);
         {
             let mut dst = rusqlite::Connection::open(&tmp)?;
             let b = rusqlite::backup::Backup::new(&src, &mut dst)?;
@@ -170,12 +170,12 @@ impl Engine for Sqlite {
                 .map_err(|e| backup_failed(e, &self.path, &tmp))?;
         }
         fsutil::private_file(&tmp)?;
-        std::fs::rename(&tmp, &backup)?;
+        fs_err::rename(&tmp, &backup)?;
         for suffix in ["", "-wal", "-shm", "-journal"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", copy.display()));
+            let _ = fs_err::remove_file(format!("{}{suffix}", copy.display()));
         }
         fsutil::write_private(&mark, format!("rehearse test copy of {}\n", self.path.display()).as_bytes())?;
-        std::fs::copy(&backup, &copy)
+        fs_err::copy(&backup, &copy)
             .with_context(|| format!("cannot copy {} into the test copy {}", backup.display(), copy.display()))?;
         fsutil::private_file(&copy)?;
         Ok(Cloned { test_copy: Box::new(Sqlite::at(copy, Access::ReadWrite)), backup })
@@ -185,7 +185,7 @@ impl Engine for Sqlite {
         let copy = self.test_copy_path(workdir);
         let mark = self.replaceable_test_copy(workdir)?;
         for suffix in ["", "-wal", "-shm", "-journal"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", copy.display()));
+            let _ = fs_err::remove_file(format!("{}{suffix}", copy.display()));
         }
         fsutil::write_private(&mark, format!("rehearse test copy for {}\n", self.path.display()).as_bytes())?;
         rusqlite::Connection::open(&copy)?;
@@ -198,7 +198,7 @@ impl Engine for Sqlite {
     fn scratch(&self, workdir: &Path) -> anyhow::Result<Box<dyn Engine>> {
         let dir = workdir.join("scratch");
         if dir.exists() {
-            std::fs::remove_dir_all(&dir).with_context(|| format!("cannot empty {}", dir.display()))?;
+            fs_err::remove_dir_all(&dir).with_context(|| format!("cannot empty {}", dir.display()))?;
         }
         fsutil::private_dir(&dir)?;
         let path = dir.join("scratch-target.sqlite");
@@ -210,10 +210,10 @@ impl Engine for Sqlite {
     /// Removes the scratch file (what a schema command left beside it goes at the next run).
     fn drop_scratch(&self) -> anyhow::Result<()> {
         for suffix in ["", "-wal", "-shm", "-journal"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.path.display()));
+            let _ = fs_err::remove_file(format!("{}{suffix}", self.path.display()));
         }
         if let Some(dir) = self.path.parent() {
-            let _ = std::fs::remove_dir(dir); // only when empty
+            let _ = fs_err::remove_dir(dir); // only when empty
         }
         Ok(())
     }
@@ -223,7 +223,7 @@ impl Engine for Sqlite {
     }
 
     fn made_by_rehearse(&self) -> anyhow::Result<Option<String>> {
-        let mark = std::fs::read_to_string(Sqlite::mark_of(&self.path)).unwrap_or_default();
+        let mark = fs_err::read_to_string(Sqlite::mark_of(&self.path)).unwrap_or_default();
         Ok(mark
             .starts_with("rehearse test copy")
             .then(|| format!("rehearse's {}", mark.trim_end().trim_start_matches("rehearse "))))
@@ -266,7 +266,7 @@ pub fn upgrade_copy_path(workdir: &Path, live: &Path) -> PathBuf {
 /// played back into a later file of the same name.
 pub fn remove_with_sidecars(path: &Path) {
     for suffix in ["-journal", "-wal", "-shm", ""] {
-        let _ = std::fs::remove_file(sidecar(path, suffix));
+        let _ = fs_err::remove_file(sidecar(path, suffix));
     }
 }
 
@@ -342,7 +342,7 @@ impl SqlitePromotion {
         }
         fsutil::private_file(&partial)?;
         std::fs::File::open(&partial)?.sync_all()?;
-        std::fs::rename(&partial, to)?;
+        fs_err::rename(&partial, to)?;
         Ok(())
     }
 
@@ -404,7 +404,7 @@ impl Promotion for SqlitePromotion {
         let backup = workdir.join(format!("{stem}.pre-upgrade-{stamp}.sqlite"));
         self.keep_copy(&backup)?;
         remove_with_sidecars(&self.next);
-        std::fs::copy(&backup, &self.next)
+        fs_err::copy(&backup, &self.next)
             .with_context(|| format!("cannot write the working copy {}", self.next.display()))?;
         fsutil::private_file(&self.next)?;
         Ok(backup)
@@ -438,7 +438,7 @@ impl Promotion for SqlitePromotion {
             // a final write that a kill cut short. It goes, so nothing is left beside live.
             let journal = sidecar(&self.live, "-journal");
             if journal.exists() {
-                let _ = std::fs::remove_file(&journal);
+                let _ = fs_err::remove_file(&journal);
             }
             let _ = self.lock.conn.execute_batch("ROLLBACK");
         }

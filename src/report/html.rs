@@ -51,7 +51,7 @@ pub fn read_script(value: &Value) -> ScriptView {
     candidates.push(workdir.join(crate::record::SCRIPT));
     let mut changed = false;
     for path in candidates.iter().filter(|p| !p.as_os_str().is_empty()) {
-        let Ok(text) = std::fs::read_to_string(path) else { continue };
+        let Ok(text) = fs_err::read_to_string(path) else { continue };
         if crate::schema::sha256_hex(text.as_bytes()) == sha {
             let failed = value.pointer("/rehearsal/failed_line").and_then(Value::as_u64).map(|n| n as usize);
             return ScriptView::Shown { path: named, lines: lines(&text, failed) };

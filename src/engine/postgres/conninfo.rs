@@ -221,7 +221,7 @@ fn pgpass_path(env: Env<'_>) -> Option<PathBuf> {
 /// The password file's text, or None when it is missing or, like libpq, when it is readable by
 /// group or others (then with a warning).
 fn read_pgpass(path: &Path) -> Option<String> {
-    let meta = std::fs::metadata(path).ok()?;
+    let meta = fs_err::metadata(path).ok()?;
     if !meta.is_file() {
         eprintln!("rehearse: warning: password file {} is not a plain file; ignoring it", path.display());
         return None;
@@ -237,7 +237,7 @@ fn read_pgpass(path: &Path) -> Option<String> {
             return None;
         }
     }
-    std::fs::read_to_string(path).ok()
+    fs_err::read_to_string(path).ok()
 }
 
 /// The first line of a `.pgpass` text that matches, libpq's rules: `host:port:db:user:password`,
@@ -378,13 +378,13 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("pgpass");
-        std::fs::write(&f, "*:*:*:*:filepw\n").unwrap();
+        fs_err::write(&f, "*:*:*:*:filepw\n").unwrap();
         let path = f.display().to_string();
         let env = move |k: &str| if k == "PGPASSFILE" { Some(path.clone()) } else { None };
-        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
+        fs_err::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
         let p = Params::from_url("postgres://eden@h/eden", &env).unwrap();
         assert_eq!(p.password, None);
-        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        fs_err::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
         let p = Params::from_url("postgres://eden@h/eden", &env).unwrap();
         assert_eq!(p.password.as_deref(), Some("filepw"));
     }
