@@ -194,34 +194,12 @@ pub fn split(script: &str, dialect: Dialect) -> Vec<Statement> {
             start = Some((i, line));
             guard = marker.take().filter(|g| g.line + 1 == line);
         }
-        // Quoted text: skip to the closing quote (doubled quotes stay inside).
-        let close = match c {
-            '\'' | '"' => Some(c),
-            '`' if dialect == Dialect::Mysql => Some('`'),
-            '[' if dialect == Dialect::Sqlite => Some(']'),
-            _ => None,
-        };
-        if let Some(q) = close {
+        // Quoted text: skip to the closing quote (an unclosed one runs to the end).
+        if let Some(q) = quote_close(c, dialect) {
             flush_word(&mut word, &mut words_seen, &mut depth);
-            i += 1;
-            while i < chars.len() {
-                if chars[i] == '\n' {
-                    line += 1;
-                }
-                if dialect == Dialect::Mysql && q == '\'' && chars[i] == '\\' {
-                    i += 2;
-                    continue;
-                }
-                if chars[i] == q {
-                    if chars.get(i + 1) == Some(&q) && q != ']' {
-                        i += 2;
-                        continue;
-                    }
-                    break;
-                }
-                i += 1;
-            }
-            i += 1;
+            let end = quoted_end(&chars, i, q, dialect).unwrap_or(chars.len());
+            line += chars[i..end].iter().filter(|&&ch| ch == '\n').count();
+            i = end + 1;
             continue;
         }
         if c == '$' && dialect == Dialect::Postgres {
@@ -274,6 +252,37 @@ pub fn split(script: &str, dialect: Dialect) -> Vec<Statement> {
     out
 }
 
+/// The quote that closes a quoted text `c` opens in `dialect` (strings and identifiers), if any.
+fn quote_close(c: char, dialect: Dialect) -> Option<char> {
+    match c {
+        '\'' | '"' => Some(c),
+        '`' if dialect == Dialect::Mysql => Some('`'),
+        '[' if dialect == Dialect::Sqlite => Some(']'),
+        _ => None,
+    }
+}
+
+/// The index of the quote `q` that closes the quoted text opened at `open`, or None when it is
+/// never closed. A doubled quote stays inside (not `]`), and so does a MySQL backslash escape.
+fn quoted_end(chars: &[char], open: usize, q: char, dialect: Dialect) -> Option<usize> {
+    let mut i = open + 1;
+    while i < chars.len() {
+        if dialect == Dialect::Mysql && q == '\'' && chars[i] == '\\' {
+            i += 2;
+            continue;
+        }
+        if chars[i] == q {
+            if chars.get(i + 1) == Some(&q) && q != ']' {
+                i += 2;
+                continue;
+            }
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Why `expr` (a hint's SQL text, pasted into the script where a value goes) is not one scalar
 /// expression, or Ok. It is read by the same rules `split` reads a script by, because that split
 /// decides what runs as a statement: no `;` outside quotes, no comment (it would swallow what the
@@ -295,34 +304,11 @@ pub fn one_expression(expr: &str, dialect: Dialect) -> Result<(), String> {
         {
             return Err("it holds a comment, which would swallow the rest of the script's line".into());
         }
-        let close = match c {
-            '\'' | '"' => Some(c),
-            '`' if dialect == Dialect::Mysql => Some('`'),
-            '[' if dialect == Dialect::Sqlite => Some(']'),
-            _ => None,
-        };
-        if let Some(q) = close {
-            i += 1;
-            let mut closed = false;
-            while i < chars.len() {
-                if dialect == Dialect::Mysql && q == '\'' && chars[i] == '\\' {
-                    i += 2;
-                    continue;
-                }
-                if chars[i] == q {
-                    if chars.get(i + 1) == Some(&q) && q != ']' {
-                        i += 2;
-                        continue;
-                    }
-                    closed = true;
-                    break;
-                }
-                i += 1;
-            }
-            if !closed {
+        if let Some(q) = quote_close(c, dialect) {
+            let Some(end) = quoted_end(&chars, i, q, dialect) else {
                 return Err(format!("a quote ({c}) is not closed"));
-            }
-            i += 1;
+            };
+            i = end + 1;
             prev_word_char = false;
             continue;
         }
